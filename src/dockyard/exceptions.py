@@ -1,0 +1,108 @@
+"""Every error Dockyard raises on purpose.
+
+::
+
+    DockyardError                 base of all of them
+    ├── ServerUnreachable         the API could not be reached at all
+    ├── ApiError                  the API answered with an error status
+    │   ├── Unauthorized          401/403: missing or wrong API key
+    │   ├── NotFound              404: no such flow, deployment, run, pool, queue, worker
+    │   ├── Conflict              409: duplicate name, or a refused state transition
+    │   ├── InvalidInput          422: a field's value was refused
+    │   └── ServerError           5xx (always a bug in the server)
+    ├── IncompatibleServer        the server speaks another API version
+    └── FlowRunAborted            the server fenced off this run (its lease is no longer ours)
+
+Messages are meant for people: they say what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ApiError",
+    "Conflict",
+    "DockyardError",
+    "FlowRunAborted",
+    "IncompatibleServer",
+    "InvalidInput",
+    "NotFound",
+    "ServerError",
+    "ServerUnreachable",
+    "Unauthorized",
+]
+
+
+class DockyardError(Exception):
+    """Raised for every error Dockyard reports on purpose."""
+
+
+class ServerUnreachable(DockyardError):
+    """Raised when no server answers at the configured API URL."""
+
+    def __init__(self, url: str, reason: str = "") -> None:
+        self.url = url
+        detail = f" ({reason})" if reason else ""
+        super().__init__(
+            f"cannot reach the Dockyard server at {url}{detail}; start one with "
+            "`dockyard server start` or set DOCKYARD_API_URL to a running server"
+        )
+
+
+class ApiError(DockyardError):
+    """Raised when the API answers with an error status; ``body`` is its JSON body."""
+
+    def __init__(self, status: int, message: str, body: dict[str, Any] | None = None) -> None:
+        self.status = status
+        self.body = body or {}
+        super().__init__(message)
+
+
+class Unauthorized(ApiError):
+    """Raised when the server wants an API key (set DOCKYARD_API_KEY) or refused the one sent."""
+
+
+class NotFound(ApiError):
+    """Raised when the named object does not exist."""
+
+    @property
+    def suggestions(self) -> list[str]:
+        return list(self.body.get("suggestions") or [])
+
+
+class Conflict(ApiError):
+    """Raised on a duplicate, or when the server refused a state transition.
+
+    ``current_state`` is the run's state when the transition was refused.
+    """
+
+    @property
+    def current_state(self) -> str | None:
+        value = self.body.get("current_state")
+        return str(value) if value else None
+
+
+class InvalidInput(ApiError):
+    """Raised when the server refused a value; ``field`` names it where known."""
+
+    @property
+    def field(self) -> str | None:
+        value = self.body.get("field")
+        return str(value) if value else None
+
+
+class ServerError(ApiError):
+    """Raised when the server failed (a 5xx is always a server bug)."""
+
+
+class IncompatibleServer(DockyardError):
+    """Raised when the server's API version is not the one this client speaks."""
+
+
+class FlowRunAborted(DockyardError):
+    """Raised inside a flow whose run the server no longer lets this process report on.
+
+    The run was declared CRASHED (its lease expired) or cancelled; another attempt may be
+    running, so this one stops.
+    """

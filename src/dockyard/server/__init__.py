@@ -1,0 +1,75 @@
+"""The Dockyard server: REST API, UI and background services.
+
+Only ``dockyard server start`` (the CLI) and the tests import this package.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+from dockyard.exceptions import DockyardError
+from dockyard.settings import Settings
+
+__all__ = ["run"]
+
+
+def _check_port(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise DockyardError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); is another server running "
+                "there? Pick another port with --port"
+            ) from None
+
+
+def run(*, host: str, port: int, insecure: bool, settings: Settings) -> None:
+    """Serve the API and UI until interrupted (Ctrl-C).
+
+    Raises:
+        DockyardError: the address is refused (non-loopback without an API key) or in use.
+    """
+    from dockyard.server.security import is_loopback
+
+    if not is_loopback(host) and not settings.server_api_key and not insecure:
+        raise DockyardError(
+            f"refusing to listen on {host} without an API key: set DOCKYARD_SERVER_API_KEY "
+            "(clients then set DOCKYARD_API_KEY), or pass --insecure to allow it anyway"
+        )
+    _check_port(host, port)
+
+    import uvicorn
+
+    from dockyard.server.app import create_app
+
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                print(f"Dockyard server ready\n  UI:  {base}/\n  API: {base}/api", flush=True)
+                print(f"  database: {_safe_url(settings.effective_database_url)}", flush=True)
+
+    config = uvicorn.Config(
+        create_app(settings, bind_host=host),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=3,
+    )
+    Server(config).run()
+    sys.stdout.flush()
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,107 @@
+"""Deployments, and runs made from them."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response
+from sqlalchemy import select
+
+from dockyard import schemas
+from dockyard.server.api.deps import DB, Config, Limit, Offset
+from dockyard.server.models import flows, runs
+from dockyard.server.tables import DeploymentRow, FlowRow, WorkPoolRow
+
+router = APIRouter(prefix="/deployments", tags=["deployments"])
+
+
+@router.post("")
+async def upsert_deployment(
+    body: schemas.DeploymentCreate, db: DB, settings: Config
+) -> schemas.Deployment:
+    async with db.write() as session:
+        deployment = await flows.upsert_deployment(session, body)
+        return await flows.deployment_schema(
+            session, deployment, settings.worker_offline_seconds
+        )
+
+
+@router.get("")
+async def list_deployments(
+    db: DB,
+    settings: Config,
+    flow_name: str | None = None,
+    work_pool_name: str | None = None,
+    limit: Limit = 200,
+    offset: Offset = 0,
+) -> list[schemas.Deployment]:
+    query = (
+        select(DeploymentRow)
+        .join(FlowRow, FlowRow.id == DeploymentRow.flow_id)
+        .order_by(FlowRow.name, DeploymentRow.name)
+        .limit(limit)
+        .offset(offset)
+    )
+    if flow_name:
+        query = query.where(FlowRow.slug == flows.slug(flow_name))
+    if work_pool_name:
+        query = query.join(WorkPoolRow, WorkPoolRow.id == DeploymentRow.work_pool_id).where(
+            WorkPoolRow.name == work_pool_name
+        )
+    async with db.read() as session:
+        return [
+            await flows.deployment_schema(session, d, settings.worker_offline_seconds)
+            for d in await session.scalars(query)
+        ]
+
+
+@router.get("/name/{flow_name}/{name}")
+async def read_deployment_by_name(
+    flow_name: str, name: str, db: DB, settings: Config
+) -> schemas.Deployment:
+    async with db.read() as session:
+        deployment = await flows.read_deployment_by_name(session, flow_name, name)
+        return await flows.deployment_schema(
+            session, deployment, settings.worker_offline_seconds
+        )
+
+
+@router.get("/{deployment_id}")
+async def read_deployment(
+    deployment_id: uuid.UUID, db: DB, settings: Config
+) -> schemas.Deployment:
+    async with db.read() as session:
+        deployment = await flows.read_deployment(session, deployment_id)
+        return await flows.deployment_schema(
+            session, deployment, settings.worker_offline_seconds
+        )
+
+
+@router.patch("/{deployment_id}")
+async def update_deployment(
+    deployment_id: uuid.UUID, body: schemas.DeploymentUpdate, db: DB, settings: Config
+) -> schemas.Deployment:
+    async with db.write() as session:
+        deployment = await flows.read_deployment(session, deployment_id)
+        await flows.update_deployment(session, deployment, body)
+        await session.flush()
+        return await flows.deployment_schema(
+            session, deployment, settings.worker_offline_seconds
+        )
+
+
+@router.delete("/{deployment_id}", status_code=204)
+async def delete_deployment(deployment_id: uuid.UUID, db: DB) -> Response:
+    async with db.write() as session:
+        await session.delete(await flows.read_deployment(session, deployment_id))
+    return Response(status_code=204)
+
+
+@router.post("/{deployment_id}/runs", status_code=201)
+async def create_deployment_run(
+    deployment_id: uuid.UUID, body: schemas.DeploymentRunCreate, db: DB
+) -> schemas.FlowRun:
+    async with db.write() as session:
+        deployment = await flows.read_deployment(session, deployment_id)
+        run = await runs.create_deployment_run(session, deployment, body)
+        return await runs.run_schema(session, run.id)

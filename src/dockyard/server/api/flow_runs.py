@@ -1,0 +1,111 @@
+"""Flow runs and their states."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from dockyard import schemas
+from dockyard.server import orchestration
+from dockyard.server.api.deps import DB, Config, Limit, Offset
+from dockyard.server.models import flows, runs
+
+router = APIRouter(prefix="/flow-runs", tags=["flow runs"])
+
+
+@router.post("", status_code=201)
+async def create_flow_run(
+    body: schemas.FlowRunCreate, db: DB, settings: Config
+) -> schemas.FlowRunStarted:
+    async with db.write() as session:
+        flow = await flows.ensure_flow(session, body.flow_name)
+        run, token = await runs.create_run(
+            session, flow, body, lease_seconds=settings.lease_seconds
+        )
+        base = await runs.run_schema(session, run.id)
+    return schemas.FlowRunStarted(**base.model_dump(), lease_token=token)
+
+
+@router.get("")
+async def list_flow_runs(
+    db: DB,
+    flow_name: str | None = None,
+    deployment_name: str | None = None,
+    deployment_id: uuid.UUID | None = None,
+    work_pool_name: str | None = None,
+    parent_flow_run_id: uuid.UUID | None = None,
+    state: Annotated[list[schemas.StateType] | None, Query()] = None,
+    limit: Limit = 200,
+    offset: Offset = 0,
+) -> list[schemas.FlowRun]:
+    async with db.read() as session:
+        return await runs.list_runs(
+            session,
+            flow_name=flow_name,
+            deployment_name=deployment_name,
+            deployment_id=deployment_id,
+            work_pool_name=work_pool_name,
+            parent_flow_run_id=parent_flow_run_id,
+            states=state or (),
+            limit=limit,
+            offset=offset,
+        )
+
+
+@router.get("/{run_id}")
+async def read_flow_run(run_id: uuid.UUID, db: DB) -> schemas.FlowRun:
+    async with db.read() as session:
+        return await runs.run_schema(session, run_id)
+
+
+@router.patch("/{run_id}")
+async def update_flow_run(
+    run_id: uuid.UUID, body: schemas.FlowRunUpdate, db: DB
+) -> schemas.FlowRun:
+    async with db.write() as session:
+        run = await runs.read_run(session, run_id)
+        for key, value in body.model_dump(exclude_unset=True).items():
+            setattr(run, key, value)
+        await session.flush()
+        return await runs.run_schema(session, run_id)
+
+
+@router.delete("/{run_id}", status_code=204)
+async def delete_flow_run(run_id: uuid.UUID, db: DB) -> Response:
+    async with db.write() as session:
+        await session.delete(await runs.read_run(session, run_id))
+    return Response(status_code=204)
+
+
+@router.post("/{run_id}/state")
+async def set_flow_run_state(
+    run_id: uuid.UUID, body: schemas.StateTransition, db: DB, settings: Config
+) -> schemas.FlowRunStarted:
+    """Move a run to a new state; 409 with ``current_state`` when the rules refuse it."""
+    token = None
+    async with db.write() as session:
+        run = await runs.read_run(session, run_id, lock=True)
+        if not await runs.already_applied(session, run_id, body.idempotency_key):
+            token = await orchestration.transition(
+                session, run, body, lease_seconds=settings.lease_seconds
+            )
+        await session.flush()
+        base = await runs.run_schema(session, run_id)
+    return schemas.FlowRunStarted(**base.model_dump(), lease_token=token)
+
+
+@router.get("/{run_id}/states")
+async def read_flow_run_states(run_id: uuid.UUID, db: DB) -> list[schemas.State]:
+    async with db.read() as session:
+        return await runs.states_of(session, run_id)
+
+
+@router.post("/{run_id}/cancel")
+async def cancel_flow_run(run_id: uuid.UUID, db: DB) -> schemas.FlowRun:
+    async with db.write() as session:
+        run = await runs.read_run(session, run_id, lock=True)
+        orchestration.cancel(session, run)
+        await session.flush()
+        return await runs.run_schema(session, run_id)

@@ -1,0 +1,48 @@
+"""The ASGI application: the REST API under /api (and the UI at /)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from dockyard._version import __version__
+from dockyard.server import errors, security
+from dockyard.server.api import admin, deployments, flow_runs, flows, records, work_pools
+from dockyard.server.db import Database
+from dockyard.settings import Settings
+
+
+def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
+    """Build the app. The database is opened (and migrated) when the app starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.effective_database_url)
+        await db.migrate()
+        app.state.db = db
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(
+        title="Dockyard",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    for module in (admin, flows, deployments, flow_runs, records, work_pools):
+        app.include_router(module.router, prefix="/api")
+    if settings.server_api_key:
+        app.add_middleware(security.ApiKey, key=settings.server_api_key)
+    app.add_middleware(
+        security.HostAllowList,
+        allowed=security.allowed_hosts(bind_host, settings.server_allowed_hosts),
+    )
+    return app

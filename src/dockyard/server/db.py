@@ -1,0 +1,119 @@
+"""The database: engines, sessions and schema migrations.
+
+SQLite (the embedded default) gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for every
+write transaction, so that a write never fails half way with "database is locked"; writes are
+also queued in-process so that concurrent requests wait their turn in order instead of
+spinning in SQLite's busy handler. PostgreSQL needs none of this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from dockyard.server.migrations import HEAD_REVISION
+
+__all__ = ["Database"]
+
+
+class Database:
+    """Engines and sessions for one database URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        if self.is_sqlite:
+            self._prepare_sqlite_path()
+            self.write_engine = self._sqlite_engine(immediate=True)
+            self.read_engine = self._sqlite_engine(immediate=False)
+        else:
+            self.write_engine = create_async_engine(
+                self.url, pool_size=10, max_overflow=20, pool_pre_ping=True
+            )
+            self.read_engine = self.write_engine
+        self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    def _prepare_sqlite_path(self) -> None:
+        database = self.url.database
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+    def _sqlite_engine(self, *, immediate: bool) -> AsyncEngine:
+        engine = create_async_engine(
+            self.url,
+            # one writer at a time anyway; a few readers in WAL mode
+            pool_size=1 if immediate else 5,
+            max_overflow=0,
+            pool_timeout=120,
+            connect_args={"timeout": 60},
+        )
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # take over transaction control from the driver, so that BEGIN is ours to emit
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session in a write transaction, committed when the block ends without error."""
+        lock = self._write_lock or contextlib.nullcontext()
+        async with lock, self._write_sessions() as session, session.begin():
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads (never commits)."""
+        async with self._read_sessions() as session:
+            yield session
+
+    async def dispose(self) -> None:
+        await self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            await self.read_engine.dispose()
+
+    async def current_revision(self) -> str | None:
+        async with self.write_engine.connect() as conn:
+            try:
+                row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
+            except Exception:  # the table does not exist yet: a new database
+                await conn.rollback()
+                return None
+            return row[0] if row else None
+
+    async def migrate(self) -> bool:
+        """Bring the schema up to date. Returns whether an upgrade ran.
+
+        The common case (schema current) costs one query; Alembic is imported only when an
+        upgrade is due.
+        """
+        if await self.current_revision() == HEAD_REVISION:
+            return False
+        from dockyard.server.migrations.runner import upgrade
+
+        async with self.write_engine.begin() as conn:
+            if not self.is_sqlite:
+                # several replicas may start at once: one migrates, the others wait
+                await conn.execute(text("SELECT pg_advisory_xact_lock(7244310501)"))
+            await conn.run_sync(upgrade)
+        return True

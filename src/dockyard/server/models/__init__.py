@@ -1,0 +1,1 @@
+"""Database operations, one module per concept, between the API routes and the tables."""

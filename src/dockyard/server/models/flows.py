@@ -1,0 +1,226 @@
+"""Flows and deployments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dockyard import schemas
+from dockyard.server.errors import Invalid, NotFound
+from dockyard.server.models import pools
+from dockyard.server.tables import (
+    DeploymentRow,
+    FlowRow,
+    WorkerRow,
+    WorkPoolRow,
+    WorkQueueRow,
+    utcnow,
+)
+
+
+def slug(name: str) -> str:
+    """The spelling lookups compare: ``get_repo_info`` and ``get-repo-info`` are one flow."""
+    return name.replace("_", "-").lower()
+
+
+async def find_flow(session: AsyncSession, name: str) -> FlowRow | None:
+    return await session.scalar(select(FlowRow).where(FlowRow.slug == slug(name)))
+
+
+async def read_flow_by_name(session: AsyncSession, name: str) -> FlowRow:
+    flow = await find_flow(session, name)
+    if flow is None:
+        raise NotFound(f"flow '{name}' not found", hint="list flows with `dockyard flow ls`")
+    return flow
+
+
+async def read_flow(session: AsyncSession, flow_id: uuid.UUID) -> FlowRow:
+    flow = await session.get(FlowRow, flow_id)
+    if flow is None:
+        raise NotFound(f"flow {flow_id} not found")
+    return flow
+
+
+async def ensure_flow(
+    session: AsyncSession, name: str, description: str | None = None, tags: list[str] | None = None
+) -> FlowRow:
+    flow = await find_flow(session, name)
+    if flow is None:
+        flow = FlowRow(name=name, slug=slug(name), description=description, tags=tags or [])
+        session.add(flow)
+        await session.flush()
+    return flow
+
+
+# ---------------------------------------------------------------- deployments
+
+
+async def read_deployment(session: AsyncSession, deployment_id: uuid.UUID) -> DeploymentRow:
+    deployment = await session.get(DeploymentRow, deployment_id)
+    if deployment is None:
+        raise NotFound(
+            f"deployment {deployment_id} not found", hint="list them with `dockyard deployment ls`"
+        )
+    return deployment
+
+
+async def read_deployment_by_name(
+    session: AsyncSession, flow_name: str, name: str
+) -> DeploymentRow:
+    flow = await find_flow(session, flow_name)
+    if flow is None:
+        raise NotFound(
+            f"deployment '{flow_name}/{name}' not found: no flow named '{flow_name}'",
+            hint="list deployments with `dockyard deployment ls`",
+        )
+    deployment = await session.scalar(
+        select(DeploymentRow).where(DeploymentRow.flow_id == flow.id, DeploymentRow.name == name)
+    )
+    if deployment is None:
+        names = list(
+            await session.scalars(
+                select(DeploymentRow.name)
+                .where(DeploymentRow.flow_id == flow.id)
+                .order_by(DeploymentRow.name)
+            )
+        )
+        suggestions = [f"{flow.name}/{n}" for n in names]
+        hint = (
+            "did you mean: " + ", ".join(suggestions)
+            if suggestions
+            else f"flow '{flow.name}' has no deployments yet"
+        )
+        raise NotFound(
+            f"deployment '{flow_name}/{name}' not found", hint=hint, suggestions=suggestions
+        )
+    return deployment
+
+
+async def _pool_and_queue(
+    session: AsyncSession, pool_name: str | None, queue_name: str | None
+) -> tuple[WorkPoolRow | None, WorkQueueRow | None]:
+    if pool_name is None:
+        if queue_name is not None:
+            raise Invalid("a work queue needs a work pool", field="work_pool_name")
+        return None, None
+    try:
+        pool = await pools.read_pool(session, pool_name)
+    except NotFound as exc:
+        raise Invalid(exc.detail, field="work_pool_name", **exc.extra) from None
+    try:
+        queue = await pools.read_queue(session, pool, queue_name or pools.DEFAULT_QUEUE)
+    except NotFound as exc:
+        raise Invalid(exc.detail, field="work_queue_name", **exc.extra) from None
+    return pool, queue
+
+
+async def upsert_deployment(
+    session: AsyncSession, body: schemas.DeploymentCreate
+) -> DeploymentRow:
+    from dockyard.server import jobs
+
+    pool, queue = await _pool_and_queue(session, body.work_pool_name, body.work_queue_name)
+    if pool is not None:
+        jobs.validate_variables(pool.base_job_template, body.job_variables)
+    flow = await ensure_flow(session, body.flow_name)
+    deployment = await session.scalar(
+        select(DeploymentRow).where(
+            DeploymentRow.flow_id == flow.id, DeploymentRow.name == body.name
+        )
+    )
+    if deployment is None:
+        deployment = DeploymentRow(flow_id=flow.id, name=body.name)
+        session.add(deployment)
+    values = body.model_dump(exclude={"flow_name", "name", "work_pool_name", "work_queue_name"})
+    for key, value in values.items():
+        setattr(deployment, key, value)
+    deployment.work_pool_id = pool.id if pool else None
+    deployment.work_queue_id = queue.id if queue else None
+    deployment.updated = utcnow()
+    await session.flush()
+    return deployment
+
+
+async def update_deployment(
+    session: AsyncSession, deployment: DeploymentRow, body: schemas.DeploymentUpdate
+) -> DeploymentRow:
+    from dockyard.server import jobs
+
+    values = body.model_dump(exclude_unset=True)
+    if "work_queue_name" in values:
+        pool = await session.get(WorkPoolRow, deployment.work_pool_id) if deployment.work_pool_id else None
+        _, queue = await _pool_and_queue(
+            session, pool.name if pool else None, values.pop("work_queue_name")
+        )
+        deployment.work_queue_id = queue.id if queue else None
+    if values.get("job_variables") is not None and deployment.work_pool_id:
+        pool = await session.get(WorkPoolRow, deployment.work_pool_id)
+        assert pool is not None
+        jobs.validate_variables(pool.base_job_template, values["job_variables"])
+    for key, value in values.items():
+        if value is not None or key == "concurrency_limit":
+            setattr(deployment, key, value)
+    deployment.updated = utcnow()
+    return deployment
+
+
+async def deployment_schema(
+    session: AsyncSession, deployment: DeploymentRow, offline_after: float
+) -> schemas.Deployment:
+    flow = await session.get(FlowRow, deployment.flow_id)
+    pool = await session.get(WorkPoolRow, deployment.work_pool_id) if deployment.work_pool_id else None
+    queue = (
+        await session.get(WorkQueueRow, deployment.work_queue_id)
+        if deployment.work_queue_id
+        else None
+    )
+    assert flow is not None
+    status = await _deployment_status(session, deployment, pool, offline_after)
+    return schemas.Deployment(
+        id=deployment.id,
+        flow_id=deployment.flow_id,
+        flow_name=flow.name,
+        name=deployment.name,
+        entrypoint=deployment.entrypoint,
+        path=deployment.path,
+        description=deployment.description,
+        version=deployment.version,
+        tags=deployment.tags,
+        parameters=deployment.parameters,
+        parameter_schema=deployment.parameter_schema,
+        work_pool_name=pool.name if pool else None,
+        work_queue_name=queue.name if queue else None,
+        job_variables=deployment.job_variables,
+        image=deployment.image,
+        pull_steps=deployment.pull_steps,
+        paused=deployment.paused,
+        concurrency_limit=deployment.concurrency_limit,
+        crash_retries=deployment.crash_retries,
+        status=status,
+        created=deployment.created,
+        updated=deployment.updated,
+    )
+
+
+async def _deployment_status(
+    session: AsyncSession,
+    deployment: DeploymentRow,
+    pool: WorkPoolRow | None,
+    offline_after: float,
+) -> str:
+    if deployment.paused:
+        return schemas.PoolStatus.PAUSED
+    if pool is not None:
+        last = await session.scalar(
+            select(func.max(WorkerRow.last_heartbeat)).where(WorkerRow.work_pool_id == pool.id)
+        )
+        return pools.pool_status(pool, last, offline_after)
+    if deployment.serve_worker_id is not None:
+        worker = await session.get(WorkerRow, deployment.serve_worker_id)
+        fresh = worker and utcnow() - worker.last_heartbeat <= timedelta(seconds=offline_after)
+        if fresh:
+            return schemas.PoolStatus.READY
+    return schemas.PoolStatus.NOT_READY

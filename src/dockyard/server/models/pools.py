@@ -1,0 +1,263 @@
+"""Work pools, their queues and workers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dockyard import schemas
+from dockyard.server import templates, worker_types
+from dockyard.server.errors import Conflict, Invalid, NotFound
+from dockyard.server.tables import WorkerRow, WorkPoolRow, WorkQueueRow, utcnow
+
+DEFAULT_QUEUE = "default"
+
+
+def pool_status(pool: WorkPoolRow, last_heartbeat: datetime | None, offline_after: float) -> str:
+    if pool.paused:
+        return schemas.PoolStatus.PAUSED
+    if last_heartbeat and utcnow() - last_heartbeat <= timedelta(seconds=offline_after):
+        return schemas.PoolStatus.READY
+    return schemas.PoolStatus.NOT_READY
+
+
+async def pool_schema(
+    session: AsyncSession, pool: WorkPoolRow, offline_after: float
+) -> schemas.WorkPool:
+    last = await session.scalar(
+        select(func.max(WorkerRow.last_heartbeat)).where(WorkerRow.work_pool_id == pool.id)
+    )
+    return schemas.WorkPool(
+        id=pool.id,
+        name=pool.name,
+        type=pool.type,
+        description=pool.description,
+        base_job_template=pool.base_job_template,
+        concurrency_limit=pool.concurrency_limit,
+        paused=pool.paused,
+        status=pool_status(pool, last, offline_after),
+        last_polled=pool.last_polled,
+        created=pool.created,
+    )
+
+
+def _unknown_pool(name: str) -> NotFound:
+    return NotFound(
+        f"work pool '{name}' not found",
+        hint=f"create it with `dockyard work-pool create {name} --type process`",
+    )
+
+
+async def read_pool(session: AsyncSession, name: str, *, lock: bool = False) -> WorkPoolRow:
+    query = select(WorkPoolRow).where(WorkPoolRow.name == name)
+    if lock:
+        query = query.with_for_update()
+    pool = await session.scalar(query)
+    if pool is None:
+        raise _unknown_pool(name)
+    return pool
+
+
+async def create_pool(session: AsyncSession, body: schemas.WorkPoolCreate) -> WorkPoolRow:
+    default = worker_types.get(body.type)
+    if default is None:
+        known = ", ".join(worker_types.known()) or "none installed"
+        raise Invalid(f"unknown worker type '{body.type}'; known types: {known}", field="type")
+    template = templates.validate_template(
+        body.base_job_template
+        if body.base_job_template is not None
+        else default["base_job_template"]
+    )
+    if await session.scalar(select(WorkPoolRow.id).where(WorkPoolRow.name == body.name)):
+        raise Conflict(f"a work pool named '{body.name}' already exists", field="name")
+    pool = WorkPoolRow(
+        name=body.name,
+        type=body.type,
+        description=body.description,
+        base_job_template=template,
+        concurrency_limit=body.concurrency_limit,
+        paused=body.paused,
+    )
+    session.add(pool)
+    await session.flush()
+    session.add(WorkQueueRow(work_pool_id=pool.id, name=DEFAULT_QUEUE, priority=1))
+    return pool
+
+
+async def update_pool(
+    session: AsyncSession, name: str, body: schemas.WorkPoolUpdate
+) -> WorkPoolRow:
+    pool = await read_pool(session, name)
+    values = body.model_dump(exclude_unset=True)
+    if "base_job_template" in values and values["base_job_template"] is not None:
+        pool.base_job_template = templates.validate_template(values["base_job_template"])
+    for key in ("description", "paused"):
+        if key in values and values[key] is not None:
+            setattr(pool, key, values[key])
+    if "concurrency_limit" in values:
+        pool.concurrency_limit = values["concurrency_limit"]
+    if values.get("clear_concurrency_limit"):
+        pool.concurrency_limit = None
+    return pool
+
+
+# ---------------------------------------------------------------- queues
+
+
+async def read_queue(session: AsyncSession, pool: WorkPoolRow, name: str) -> WorkQueueRow:
+    queue = await session.scalar(
+        select(WorkQueueRow).where(WorkQueueRow.work_pool_id == pool.id, WorkQueueRow.name == name)
+    )
+    if queue is None:
+        raise NotFound(
+            f"work queue '{name}' not found in pool '{pool.name}'",
+            hint=f"create it with `dockyard work-queue create {name} --pool {pool.name}`",
+        )
+    return queue
+
+
+async def list_queues(session: AsyncSession, pool: WorkPoolRow) -> list[WorkQueueRow]:
+    rows = await session.scalars(
+        select(WorkQueueRow)
+        .where(WorkQueueRow.work_pool_id == pool.id)
+        .order_by(WorkQueueRow.priority)
+    )
+    return list(rows)
+
+
+async def _make_room(session: AsyncSession, pool: WorkPoolRow, priority: int) -> None:
+    """Move the queue at ``priority`` and those after it down by one, keeping them unique."""
+    queues = await list_queues(session, pool)
+    taken = {q.priority for q in queues}
+    if priority not in taken:
+        return
+    # shift only the contiguous run starting at `priority`
+    end = priority
+    while end + 1 in taken:
+        end += 1
+    await session.execute(
+        update(WorkQueueRow)
+        .where(
+            WorkQueueRow.work_pool_id == pool.id,
+            WorkQueueRow.priority >= priority,
+            WorkQueueRow.priority <= end,
+        )
+        .values(priority=WorkQueueRow.priority + 1)
+    )
+
+
+async def create_queue(
+    session: AsyncSession, pool: WorkPoolRow, body: schemas.WorkQueueCreate
+) -> WorkQueueRow:
+    queues = await list_queues(session, pool)
+    if any(q.name == body.name for q in queues):
+        raise Conflict(
+            f"work queue '{body.name}' already exists in pool '{pool.name}'", field="name"
+        )
+    if body.priority is None:
+        priority = max((q.priority for q in queues), default=0) + 1
+    else:
+        priority = body.priority
+        await _make_room(session, pool, priority)
+    queue = WorkQueueRow(
+        work_pool_id=pool.id,
+        name=body.name,
+        description=body.description,
+        priority=priority,
+        concurrency_limit=body.concurrency_limit,
+        paused=body.paused,
+    )
+    session.add(queue)
+    await session.flush()
+    return queue
+
+
+async def update_queue(
+    session: AsyncSession, pool: WorkPoolRow, name: str, body: schemas.WorkQueueUpdate
+) -> WorkQueueRow:
+    queue = await read_queue(session, pool, name)
+    values = body.model_dump(exclude_unset=True)
+    if values.get("priority") is not None and values["priority"] != queue.priority:
+        queue.priority = 0  # out of the way while the others make room
+        await session.flush()
+        await _make_room(session, pool, values["priority"])
+        queue.priority = values["priority"]
+    for key in ("description", "paused"):
+        if values.get(key) is not None:
+            setattr(queue, key, values[key])
+    if "concurrency_limit" in values:
+        queue.concurrency_limit = values["concurrency_limit"]
+    if values.get("clear_concurrency_limit"):
+        queue.concurrency_limit = None
+    return queue
+
+
+async def delete_queue(session: AsyncSession, pool: WorkPoolRow, name: str) -> None:
+    queue = await read_queue(session, pool, name)
+    if queue.name == DEFAULT_QUEUE:
+        raise Conflict(
+            f"the '{DEFAULT_QUEUE}' queue of pool '{pool.name}' cannot be deleted",
+            hint="delete the pool instead",
+        )
+    await session.delete(queue)
+
+
+def queue_schema(queue: WorkQueueRow, pool: WorkPoolRow) -> schemas.WorkQueue:
+    return schemas.WorkQueue(
+        id=queue.id,
+        name=queue.name,
+        work_pool_name=pool.name,
+        description=queue.description,
+        priority=queue.priority,
+        concurrency_limit=queue.concurrency_limit,
+        paused=queue.paused,
+        created=queue.created,
+    )
+
+
+# ---------------------------------------------------------------- workers
+
+
+def worker_schema(
+    worker: WorkerRow, pool_name: str | None, offline_after: float
+) -> schemas.Worker:
+    fresh = utcnow() - worker.last_heartbeat <= timedelta(seconds=offline_after)
+    return schemas.Worker(
+        id=worker.id,
+        name=worker.name,
+        work_pool_name=pool_name,
+        type=worker.type,
+        version=worker.version,
+        status=schemas.WorkerStatus.ONLINE if fresh else schemas.WorkerStatus.OFFLINE,
+        last_heartbeat=worker.last_heartbeat,
+        created=worker.created,
+    )
+
+
+async def list_workers(session: AsyncSession, pool: WorkPoolRow) -> list[WorkerRow]:
+    rows = await session.scalars(
+        select(WorkerRow)
+        .where(WorkerRow.work_pool_id == pool.id)
+        .order_by(WorkerRow.last_heartbeat.desc())
+    )
+    return list(rows)
+
+
+async def read_worker(session: AsyncSession, pool: WorkPoolRow, name: str) -> WorkerRow:
+    worker = await session.scalar(
+        select(WorkerRow).where(WorkerRow.work_pool_id == pool.id, WorkerRow.name == name)
+    )
+    if worker is None:
+        raise NotFound(f"worker '{name}' not found in pool '{pool.name}'")
+    return worker
+
+
+def default_template(type_name: str) -> dict[str, Any]:
+    entry = worker_types.get(type_name)
+    if entry is None:
+        known = ", ".join(worker_types.known())
+        raise NotFound(f"unknown worker type '{type_name}'; known types: {known}")
+    return entry

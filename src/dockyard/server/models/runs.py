@@ -1,0 +1,229 @@
+"""Flow runs, task runs and logs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dockyard import schemas
+from dockyard.schemas import StateType as S
+from dockyard.server import orchestration
+from dockyard.server.errors import Invalid, NotFound
+from dockyard.server.names import run_name
+from dockyard.server.tables import (
+    DeploymentRow,
+    FlowRow,
+    FlowRunRow,
+    FlowRunStateRow,
+    WorkerRow,
+    WorkPoolRow,
+    WorkQueueRow,
+    utcnow,
+)
+
+
+async def read_run(session: AsyncSession, run_id: uuid.UUID, *, lock: bool = False) -> FlowRunRow:
+    query = select(FlowRunRow).where(FlowRunRow.id == run_id)
+    if lock:
+        query = query.with_for_update()
+    run = await session.scalar(query)
+    if run is None:
+        raise NotFound(
+            f"flow run {run_id} not found", hint="list runs with `dockyard flow-run ls`"
+        )
+    return run
+
+
+async def _existing(
+    session: AsyncSession, flow_id: uuid.UUID, key: str | None
+) -> FlowRunRow | None:
+    if key is None:
+        return None
+    return await session.scalar(
+        select(FlowRunRow).where(FlowRunRow.flow_id == flow_id, FlowRunRow.idempotency_key == key)
+    )
+
+
+async def create_run(
+    session: AsyncSession, flow: FlowRow, body: schemas.FlowRunCreate, *, lease_seconds: float
+) -> tuple[FlowRunRow, uuid.UUID | None]:
+    """A run of a flow called directly. One created RUNNING is leased to its caller."""
+    existing = await _existing(session, flow.id, body.idempotency_key)
+    if existing is not None:
+        return existing, None
+    run = FlowRunRow(
+        id=uuid.uuid4(),
+        name=body.name or run_name(),
+        flow_id=flow.id,
+        parent_flow_run_id=body.parent_flow_run_id,
+        parameters=body.parameters,
+        job_variables={},
+        tags=body.tags,
+        idempotency_key=body.idempotency_key,
+        scheduled_start=utcnow(),
+        attempt=1,
+    )
+    session.add(run)
+    token = None
+    if body.state == S.RUNNING:
+        token = orchestration.grant_lease(run, lease_seconds)
+    elif body.state != S.SCHEDULED:
+        raise Invalid("a new flow run starts SCHEDULED or RUNNING", field="state")
+    orchestration.record(session, run, body.state)
+    await session.flush()
+    return run, token
+
+
+async def create_deployment_run(
+    session: AsyncSession, deployment: DeploymentRow, body: schemas.DeploymentRunCreate
+) -> FlowRunRow:
+    """A run of a deployment, SCHEDULED at ``scheduled_start`` (default: now)."""
+    from dockyard.server import jobs
+
+    existing = await _existing(session, deployment.flow_id, body.idempotency_key)
+    if existing is not None:
+        return existing
+    if body.job_variables and deployment.work_pool_id:
+        pool = await session.get(WorkPoolRow, deployment.work_pool_id)
+        assert pool is not None
+        jobs.validate_variables(pool.base_job_template, body.job_variables)
+    run = FlowRunRow(
+        id=uuid.uuid4(),
+        name=body.name or run_name(),
+        flow_id=deployment.flow_id,
+        deployment_id=deployment.id,
+        work_pool_id=deployment.work_pool_id,
+        work_queue_id=deployment.work_queue_id,
+        parameters={**deployment.parameters, **body.parameters},
+        job_variables=body.job_variables,
+        tags=[*deployment.tags, *body.tags],
+        idempotency_key=body.idempotency_key,
+        scheduled_start=body.scheduled_start or utcnow(),
+        attempt=1,
+    )
+    session.add(run)
+    orchestration.record(session, run, S.SCHEDULED)
+    await session.flush()
+    return run
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _joined() -> Select[Any]:
+    return (
+        select(
+            FlowRunRow,
+            FlowRow.name,
+            DeploymentRow.name,
+            WorkPoolRow.name,
+            WorkQueueRow.name,
+            WorkerRow.name,
+        )
+        .join(FlowRow, FlowRow.id == FlowRunRow.flow_id)
+        .outerjoin(DeploymentRow, DeploymentRow.id == FlowRunRow.deployment_id)
+        .outerjoin(WorkPoolRow, WorkPoolRow.id == FlowRunRow.work_pool_id)
+        .outerjoin(WorkQueueRow, WorkQueueRow.id == FlowRunRow.work_queue_id)
+        .outerjoin(WorkerRow, WorkerRow.id == FlowRunRow.worker_id)
+    )
+
+
+def to_schema(row: Sequence[Any]) -> schemas.FlowRun:
+    run, flow_name, deployment_name, pool_name, queue_name, worker_name = row
+    return schemas.FlowRun(
+        id=run.id,
+        name=run.name,
+        flow_id=run.flow_id,
+        flow_name=flow_name,
+        deployment_id=run.deployment_id,
+        deployment_name=deployment_name,
+        work_pool_name=pool_name,
+        work_queue_name=queue_name,
+        parent_flow_run_id=run.parent_flow_run_id,
+        parameters=run.parameters,
+        job_variables=run.job_variables,
+        tags=run.tags,
+        state=run.state,
+        state_message=run.state_message,
+        scheduled_start=run.scheduled_start,
+        start_time=run.start_time,
+        end_time=run.end_time,
+        created=run.created,
+        attempt=run.attempt,
+        worker_name=worker_name,
+        infrastructure_id=run.infrastructure_id,
+        lease_expires=run.lease_expires,
+        idempotency_key=run.idempotency_key,
+        result=run.result,
+    )
+
+
+async def run_schema(session: AsyncSession, run_id: uuid.UUID) -> schemas.FlowRun:
+    row = (await session.execute(_joined().where(FlowRunRow.id == run_id))).first()
+    if row is None:
+        raise NotFound(f"flow run {run_id} not found")
+    return to_schema(row)
+
+
+async def list_runs(
+    session: AsyncSession,
+    *,
+    flow_name: str | None = None,
+    deployment_name: str | None = None,
+    deployment_id: uuid.UUID | None = None,
+    work_pool_name: str | None = None,
+    states: Sequence[S] = (),
+    parent_flow_run_id: uuid.UUID | None = None,
+    scheduled_before: datetime | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[schemas.FlowRun]:
+    from dockyard.server.models.flows import slug
+
+    query = _joined()
+    if flow_name:
+        query = query.where(FlowRow.slug == slug(flow_name))
+    if deployment_name:
+        query = query.where(DeploymentRow.name == deployment_name)
+    if deployment_id:
+        query = query.where(FlowRunRow.deployment_id == deployment_id)
+    if work_pool_name:
+        query = query.where(WorkPoolRow.name == work_pool_name)
+    if states:
+        query = query.where(FlowRunRow.state.in_([str(s) for s in states]))
+    if parent_flow_run_id:
+        query = query.where(FlowRunRow.parent_flow_run_id == parent_flow_run_id)
+    if scheduled_before:
+        query = query.where(FlowRunRow.scheduled_start <= scheduled_before)
+    query = query.order_by(FlowRunRow.created.desc(), FlowRunRow.id).limit(limit).offset(offset)
+    return [to_schema(row) for row in (await session.execute(query)).all()]
+
+
+async def states_of(session: AsyncSession, run_id: uuid.UUID) -> list[schemas.State]:
+    await read_run(session, run_id)
+    rows = await session.scalars(
+        select(FlowRunStateRow)
+        .where(FlowRunStateRow.flow_run_id == run_id)
+        .order_by(FlowRunStateRow.id)
+    )
+    return [
+        schemas.State(type=r.type, message=r.message, timestamp=r.timestamp) for r in rows
+    ]
+
+
+async def already_applied(session: AsyncSession, run_id: uuid.UUID, key: str | None) -> bool:
+    """Whether a transition with this idempotency key was already stored for the run."""
+    if key is None:
+        return False
+    found = await session.scalar(
+        select(FlowRunStateRow.id).where(
+            FlowRunStateRow.flow_run_id == run_id, FlowRunStateRow.idempotency_key == key
+        )
+    )
+    return found is not None
+

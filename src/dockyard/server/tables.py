@@ -1,0 +1,254 @@
+"""Database tables (SQLAlchemy 2 ORM). Changes to these go through a migration."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# JSONB on PostgreSQL, JSON elsewhere.
+JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONType, uuid.UUID: Uuid}
+
+
+def _id() -> Mapped[uuid.UUID]:
+    return mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class FlowRow(Base):
+    __tablename__ = "flows"
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # name with '_' turned into '-': lookups accept either spelling
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    created: Mapped[datetime] = _created()
+
+
+class WorkPoolRow(Base):
+    __tablename__ = "work_pools"
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    type: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    base_job_template: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    concurrency_limit: Mapped[int | None] = mapped_column(Integer)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_polled: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created: Mapped[datetime] = _created()
+
+
+class WorkQueueRow(Base):
+    __tablename__ = "work_queues"
+    __table_args__ = (UniqueConstraint("work_pool_id", "name"),)
+    id: Mapped[uuid.UUID] = _id()
+    work_pool_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("work_pools.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer)
+    concurrency_limit: Mapped[int | None] = mapped_column(Integer)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = _created()
+
+
+class WorkerRow(Base):
+    """A worker of a pool, or a serve process (``work_pool_id`` empty)."""
+
+    __tablename__ = "workers"
+    __table_args__ = (UniqueConstraint("work_pool_id", "name"),)
+    id: Mapped[uuid.UUID] = _id()
+    work_pool_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("work_pools.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str | None] = mapped_column(String(50))
+    last_heartbeat: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created: Mapped[datetime] = _created()
+
+
+class DeploymentRow(Base):
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("flow_id", "name"),)
+    id: Mapped[uuid.UUID] = _id()
+    flow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    entrypoint: Mapped[str | None] = mapped_column(Text)
+    path: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[str | None] = mapped_column(String(200))
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    parameter_schema: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    work_pool_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("work_pools.id", ondelete="SET NULL")
+    )
+    work_queue_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("work_queues.id", ondelete="SET NULL")
+    )
+    job_variables: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    image: Mapped[str | None] = mapped_column(Text)
+    pull_steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    concurrency_limit: Mapped[int | None] = mapped_column(Integer)
+    crash_retries: Mapped[int] = mapped_column(Integer, default=0)
+    # the serve process that runs this deployment (no pool)
+    serve_worker_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("workers.id", ondelete="SET NULL")
+    )
+    created: Mapped[datetime] = _created()
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class FlowRunRow(Base):
+    __tablename__ = "flow_runs"
+    __table_args__ = (
+        UniqueConstraint("flow_id", "idempotency_key"),
+        Index("ix_flow_runs_due", "state", "scheduled_start"),
+        Index("ix_flow_runs_created", "created"),
+    )
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(200))
+    flow_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("flows.id", ondelete="CASCADE"), index=True
+    )
+    deployment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="SET NULL"), index=True
+    )
+    work_pool_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("work_pools.id", ondelete="SET NULL"), index=True
+    )
+    work_queue_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("work_queues.id", ondelete="SET NULL")
+    )
+    parent_flow_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("flow_runs.id", ondelete="SET NULL")
+    )
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    job_variables: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    state: Mapped[str] = mapped_column(String(20))
+    state_message: Mapped[str | None] = mapped_column(Text)
+    scheduled_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    start_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    worker_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("workers.id", ondelete="SET NULL")
+    )
+    lease_token: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    lease_expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    infrastructure_id: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    result: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    created: Mapped[datetime] = _created()
+
+
+class FlowRunStateRow(Base):
+    """Every transition of a run, with its time (the UI's timeline)."""
+
+    __tablename__ = "flow_run_states"
+    __table_args__ = (UniqueConstraint("flow_run_id", "idempotency_key"),)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    flow_run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("flow_runs.id", ondelete="CASCADE"), index=True
+    )
+    type: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str | None] = mapped_column(Text)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+
+
+class TaskRunRow(Base):
+    __tablename__ = "task_runs"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    flow_run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("flow_runs.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    task_key: Mapped[str] = mapped_column(String(500), default="")
+    state: Mapped[str] = mapped_column(String(20))
+    start_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cache_key: Mapped[str | None] = mapped_column(Text)
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    error: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+
+
+class LogRow(Base):
+    __tablename__ = "logs"
+    __table_args__ = (Index("ix_logs_run_id", "flow_run_id", "id"),)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    flow_run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("flow_runs.id", ondelete="CASCADE"))
+    task_run_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    level: Mapped[int] = mapped_column(Integer, default=20)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    message: Mapped[str] = mapped_column(Text)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
