@@ -376,3 +376,50 @@ class WorkerType(Response):
     type: str
     description: str
     base_job_template: dict[str, Any]
+
+
+# ---------------------------------------------------------------- dispatch
+
+
+class WorkerHeartbeat(Model):
+    """A worker (``work_pool_name`` set) or a serve process (``deployment_ids`` set) is alive.
+
+    ``run_ids``: the PENDING runs it holds, whose leases the heartbeat renews.
+    """
+
+    name: Name
+    work_pool_name: PoolName | None = None
+    deployment_ids: list[uuid.UUID] = Field(default_factory=list)
+    type: str = Field(default="process", min_length=1)
+    version: str | None = None
+    run_ids: list[uuid.UUID] = Field(default_factory=list)
+
+
+class HeartbeatAnswer(Response):
+    worker_id: uuid.UUID
+    # runs of this worker asked to cancel: stop their infrastructure
+    cancel: list[uuid.UUID]
+    # runs it named that it no longer holds (crashed, handed to another attempt, gone)
+    lost: list[uuid.UUID]
+
+
+class ClaimRequest(Model):
+    """Long-poll for due runs. Answers at once when some are due, else waits up to ``wait``."""
+
+    worker_name: Name
+    work_pool_name: PoolName | None = None
+    work_queue_names: list[str] = Field(default_factory=list)
+    deployment_ids: list[uuid.UUID] = Field(default_factory=list)
+    limit: int = Field(default=1, ge=1, le=50)
+    wait: float = Field(default=0.0, ge=0.0, le=300.0)
+
+
+class ClaimedRun(Response):
+    flow_run: FlowRun
+    lease_token: uuid.UUID
+    job_configuration: dict[str, Any]
+    deployment_path: str | None = None
+
+
+class LeaseRenewal(Model):
+    lease_token: uuid.UUID

@@ -117,5 +117,5 @@ def load(**overrides: Any) -> Settings:
         env = os.environ.get(f"DOCKYARD_{name.upper()}")
         if env is not None and name != "home":
             values[name] = _coerce(name, env)
-    values.update(overrides)
+    values.update({k: _coerce(k, v) if isinstance(v, str) else v for k, v in overrides.items()})
     return Settings(**values)

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from dockyard._version import __version__
-from dockyard.server import errors, security
-from dockyard.server.api import admin, deployments, flow_runs, flows, records, work_pools
+from dockyard.server import errors, security, services
+from dockyard.server.api import (
+    admin,
+    deployments,
+    dispatch,
+    flow_runs,
+    flows,
+    records,
+    work_pools,
+)
 from dockyard.server.db import Database
 from dockyard.settings import Settings
 
@@ -20,11 +30,17 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.effective_database_url)
-        await db.migrate()
+        await db.start()
         app.state.db = db
+        reaper = asyncio.create_task(
+            services.reaper_loop(db, interval=min(2.0, settings.lease_seconds / 5))
+        )
         try:
             yield
         finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
             await db.dispose()
 
     app = FastAPI(
@@ -37,7 +53,7 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (admin, flows, deployments, flow_runs, records, work_pools):
+    for module in (admin, flows, deployments, flow_runs, records, work_pools, dispatch):
         app.include_router(module.router, prefix="/api")
     if settings.server_api_key:
         app.add_middleware(security.ApiKey, key=settings.server_api_key)

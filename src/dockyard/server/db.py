@@ -16,9 +16,15 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from dockyard.server.migrations import HEAD_REVISION
+from dockyard.server.notify import CHANNEL, Notifier, PostgresListener
 
 __all__ = ["Database"]
 
@@ -30,6 +36,8 @@ class Database:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self.notifier = Notifier()
+        self._listener: PostgresListener | None = None
         if self.is_sqlite:
             self._prepare_sqlite_path()
             self.write_engine = self._sqlite_engine(immediate=True)
@@ -55,6 +63,9 @@ class Database:
             max_overflow=0,
             pool_timeout=120,
             connect_args={"timeout": 60},
+            # each hop to aiosqlite's thread costs; a write ends in COMMIT or ROLLBACK anyway,
+            # and reads run outside any transaction, so there is nothing to reset
+            pool_reset_on_return=None,
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -68,18 +79,37 @@ class Database:
             cursor.execute("PRAGMA busy_timeout=60000")
             cursor.close()
 
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if immediate:
+
+            @event.listens_for(engine.sync_engine, "begin")
+            def _on_begin(conn: Any) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session in a write transaction, committed when the block ends without error."""
+        """A session in a write transaction, committed when the block ends without error.
+
+        Code that may make runs claimable sets ``session.info["wake"]``; long-polls are woken
+        once the transaction has committed.
+        """
         lock = self._write_lock or contextlib.nullcontext()
-        async with lock, self._write_sessions() as session, session.begin():
-            yield session
+        async with lock, self._write_sessions() as session:
+            async with session.begin():
+                yield session
+                if session.info.get("wake") and not self.is_sqlite:
+                    await session.execute(text(f"NOTIFY {CHANNEL}"))
+            if session.info.get("wake"):
+                self.notifier.notify()
+
+    async def start(self) -> None:
+        """Migrate, then listen for other server processes' notifications (PostgreSQL)."""
+        await self.migrate()
+        if not self.is_sqlite:
+            dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._listener = PostgresListener(dsn, self.notifier)
+            await self._listener.start()
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -88,6 +118,9 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        self.notifier.close()
+        if self._listener is not None:
+            await self._listener.stop()
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()

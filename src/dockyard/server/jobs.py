@@ -82,27 +82,31 @@ def validate_variables(template: Mapping[str, Any], variables: Mapping[str, Any]
 
 
 def render(
-    template: Mapping[str, Any], variables: Mapping[str, Any], environ: Mapping[str, str]
+    template: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    environ: Mapping[str, str] | None,
 ) -> dict[str, Any]:
     """Render ``job_configuration`` with ``variables`` (already merged over the defaults).
 
     A value that is exactly ``{{ name }}`` becomes the variable's typed value, a placeholder
     inside other text is substituted as text, a variable with no value removes its key, and
-    ``{{ $NAME }}`` reads ``environ``.
+    ``{{ $NAME }}`` reads ``environ`` (``None`` leaves those placeholders for the worker).
     """
     config = template.get("job_configuration", {})
     rendered = _render(config, variables, environ)
     return rendered if isinstance(rendered, dict) else {}
 
 
-def _lookup(name: str, variables: Mapping[str, Any], environ: Mapping[str, str]) -> Any:
+def _lookup(name: str, variables: Mapping[str, Any], environ: Mapping[str, str] | None) -> Any:
     if name.startswith("$"):
+        if environ is None:
+            return "{{ " + name + " }}"
         return environ.get(name[1:], _MISSING)
     value = variables.get(name, _MISSING)
     return _MISSING if value is None else value
 
 
-def _render(value: Any, variables: Mapping[str, Any], environ: Mapping[str, str]) -> Any:
+def _render(value: Any, variables: Mapping[str, Any], environ: Mapping[str, str] | None) -> Any:
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
@@ -116,7 +120,8 @@ def _render(value: Any, variables: Mapping[str, Any], environ: Mapping[str, str]
         return value
     whole = PLACEHOLDER.fullmatch(value.strip())
     if whole:
-        return copy.deepcopy(_lookup(whole.group(1), variables, environ))
+        found = _lookup(whole.group(1), variables, environ)
+        return found if found is _MISSING else copy.deepcopy(found)
 
     def text(match: Any) -> str:
         found = _lookup(match.group(1), variables, environ)

@@ -55,6 +55,7 @@ def record(
 ) -> None:
     """Set the run's state and store the transition in its history."""
     now = utcnow()
+    session.info["wake"] = True  # a run may have become due, or freed a slot
     run.state = state
     run.state_message = message
     if state == S.RUNNING and run.start_time is None:
@@ -97,13 +98,13 @@ async def transition(
         raise refuse(run, f"flow run {run.id} cannot go from {current} to {target}")
     if target == S.SCHEDULED and current == S.CRASHED:
         raise refuse(run, "only the server reschedules a crashed run (crash_retries)")
-    if current in FENCED_FROM and target in FENCED_TO and run.lease_token is not None:
-        if request.lease_token != run.lease_token:
-            raise refuse(
-                run,
-                f"flow run {run.id} is leased to another process (stale or missing lease "
-                "token); this process must stop reporting on it",
-            )
+    fenced = current in FENCED_FROM and target in FENCED_TO and run.lease_token is not None
+    if fenced and request.lease_token != run.lease_token:
+        raise refuse(
+            run,
+            f"flow run {run.id} is leased to another process (stale or missing lease "
+            "token); this process must stop reporting on it",
+        )
     granted = None
     if target == S.PENDING:
         granted = grant_lease(run, lease_seconds)
@@ -146,4 +147,3 @@ def cancel(session: AsyncSession, run: FlowRunRow, message: str | None = None) -
         return
     else:
         raise refuse(run, f"flow run {run.id} is already {current}; nothing to cancel")
-

@@ -21,9 +21,7 @@ async def upsert_deployment(
 ) -> schemas.Deployment:
     async with db.write() as session:
         deployment = await flows.upsert_deployment(session, body)
-        return await flows.deployment_schema(
-            session, deployment, settings.worker_offline_seconds
-        )
+        return await flows.deployment_schema(session, deployment, settings.worker_offline_seconds)
 
 
 @router.get("")
@@ -61,20 +59,14 @@ async def read_deployment_by_name(
 ) -> schemas.Deployment:
     async with db.read() as session:
         deployment = await flows.read_deployment_by_name(session, flow_name, name)
-        return await flows.deployment_schema(
-            session, deployment, settings.worker_offline_seconds
-        )
+        return await flows.deployment_schema(session, deployment, settings.worker_offline_seconds)
 
 
 @router.get("/{deployment_id}")
-async def read_deployment(
-    deployment_id: uuid.UUID, db: DB, settings: Config
-) -> schemas.Deployment:
+async def read_deployment(deployment_id: uuid.UUID, db: DB, settings: Config) -> schemas.Deployment:
     async with db.read() as session:
         deployment = await flows.read_deployment(session, deployment_id)
-        return await flows.deployment_schema(
-            session, deployment, settings.worker_offline_seconds
-        )
+        return await flows.deployment_schema(session, deployment, settings.worker_offline_seconds)
 
 
 @router.patch("/{deployment_id}")
@@ -85,9 +77,7 @@ async def update_deployment(
         deployment = await flows.read_deployment(session, deployment_id)
         await flows.update_deployment(session, deployment, body)
         await session.flush()
-        return await flows.deployment_schema(
-            session, deployment, settings.worker_offline_seconds
-        )
+        return await flows.deployment_schema(session, deployment, settings.worker_offline_seconds)
 
 
 @router.delete("/{deployment_id}", status_code=204)

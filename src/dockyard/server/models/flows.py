@@ -117,9 +117,7 @@ async def _pool_and_queue(
     return pool, queue
 
 
-async def upsert_deployment(
-    session: AsyncSession, body: schemas.DeploymentCreate
-) -> DeploymentRow:
+async def upsert_deployment(session: AsyncSession, body: schemas.DeploymentCreate) -> DeploymentRow:
     from dockyard.server import jobs
 
     pool, queue = await _pool_and_queue(session, body.work_pool_name, body.work_queue_name)
@@ -151,7 +149,11 @@ async def update_deployment(
 
     values = body.model_dump(exclude_unset=True)
     if "work_queue_name" in values:
-        pool = await session.get(WorkPoolRow, deployment.work_pool_id) if deployment.work_pool_id else None
+        pool = (
+            await session.get(WorkPoolRow, deployment.work_pool_id)
+            if deployment.work_pool_id
+            else None
+        )
         _, queue = await _pool_and_queue(
             session, pool.name if pool else None, values.pop("work_queue_name")
         )
@@ -171,7 +173,9 @@ async def deployment_schema(
     session: AsyncSession, deployment: DeploymentRow, offline_after: float
 ) -> schemas.Deployment:
     flow = await session.get(FlowRow, deployment.flow_id)
-    pool = await session.get(WorkPoolRow, deployment.work_pool_id) if deployment.work_pool_id else None
+    pool = (
+        await session.get(WorkPoolRow, deployment.work_pool_id) if deployment.work_pool_id else None
+    )
     queue = (
         await session.get(WorkQueueRow, deployment.work_queue_id)
         if deployment.work_queue_id

@@ -221,9 +221,7 @@ def queue_schema(queue: WorkQueueRow, pool: WorkPoolRow) -> schemas.WorkQueue:
 # ---------------------------------------------------------------- workers
 
 
-def worker_schema(
-    worker: WorkerRow, pool_name: str | None, offline_after: float
-) -> schemas.Worker:
+def worker_schema(worker: WorkerRow, pool_name: str | None, offline_after: float) -> schemas.Worker:
     fresh = utcnow() - worker.last_heartbeat <= timedelta(seconds=offline_after)
     return schemas.Worker(
         id=worker.id,

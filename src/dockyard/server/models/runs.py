@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
@@ -33,9 +33,7 @@ async def read_run(session: AsyncSession, run_id: uuid.UUID, *, lock: bool = Fal
         query = query.with_for_update()
     run = await session.scalar(query)
     if run is None:
-        raise NotFound(
-            f"flow run {run_id} not found", hint="list runs with `dockyard flow-run ls`"
-        )
+        raise NotFound(f"flow run {run_id} not found", hint="list runs with `dockyard flow-run ls`")
     return run
 
 
@@ -115,7 +113,7 @@ async def create_deployment_run(
 # ---------------------------------------------------------------- reading
 
 
-def _joined() -> Select[Any]:
+def _joined() -> Any:
     return (
         select(
             FlowRunRow,
@@ -211,9 +209,7 @@ async def states_of(session: AsyncSession, run_id: uuid.UUID) -> list[schemas.St
         .where(FlowRunStateRow.flow_run_id == run_id)
         .order_by(FlowRunStateRow.id)
     )
-    return [
-        schemas.State(type=r.type, message=r.message, timestamp=r.timestamp) for r in rows
-    ]
+    return [schemas.State(type=r.type, message=r.message, timestamp=r.timestamp) for r in rows]
 
 
 async def already_applied(session: AsyncSession, run_id: uuid.UUID, key: str | None) -> bool:
@@ -226,4 +222,3 @@ async def already_applied(session: AsyncSession, run_id: uuid.UUID, key: str | N
         )
     )
     return found is not None
-

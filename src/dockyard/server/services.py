@@ -1,0 +1,67 @@
+"""Background services of the server: the lease reaper.
+
+The reaper ends runs whose lease ran out: the process that held it (worker while PENDING,
+engine while RUNNING) stopped renewing it, so nothing will ever report on the run again.
+A run that was asked to cancel ends CANCELLED; any other becomes CRASHED, and is retried
+while its deployment's ``crash_retries`` last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import select
+
+from dockyard.schemas import StateType as S
+from dockyard.server import orchestration
+from dockyard.server.db import Database
+from dockyard.server.tables import FlowRunRow, utcnow
+
+log = logging.getLogger("dockyard.server")
+BATCH = 100
+
+
+async def reap_expired_leases(db: Database) -> int:
+    """End every live run whose lease has expired. Returns how many were ended."""
+    async with db.write() as session:
+        now = utcnow()
+        expired = list(
+            await session.scalars(
+                select(FlowRunRow)
+                .where(
+                    FlowRunRow.state.in_([str(s) for s in orchestration.ACTIVE]),
+                    FlowRunRow.lease_expires < now,
+                )
+                .limit(BATCH)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for run in expired:
+            if run.state == S.CANCELLING:
+                orchestration.record(
+                    session, run, S.CANCELLED, "cancelled: no process held the run anymore"
+                )
+                continue
+            holder = "its worker" if run.state == S.PENDING else "the process running it"
+            orchestration.record(
+                session,
+                run,
+                S.CRASHED,
+                f"lease expired: {holder} stopped renewing it (killed, or its machine was lost)",
+            )
+            await orchestration.retry_crashed(session, run)
+        return len(expired)
+
+
+async def reaper_loop(db: Database, interval: float) -> None:
+    """Run the reaper every ``interval`` seconds until cancelled; never die of an error."""
+    while not db.notifier.closed:
+        try:
+            while await reap_expired_leases(db) == BATCH:
+                pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("lease reaper failed; retrying in %.1f s", interval)
+        await asyncio.sleep(interval)
