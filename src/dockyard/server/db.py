@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -27,6 +27,8 @@ from dockyard.server.migrations import HEAD_REVISION
 from dockyard.server.notify import CHANNEL, Notifier, PostgresListener
 
 __all__ = ["Database"]
+
+T = TypeVar("T")
 
 
 class Database:
@@ -102,6 +104,22 @@ class Database:
                     await session.execute(text(f"NOTIFY {CHANNEL}"))
             if session.info.get("wake"):
                 self.notifier.notify()
+
+    async def write_retrying(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``work`` in a write transaction, once more if a concurrent insert won a race.
+
+        Creating something that may exist (a flow, an idempotent run, an upserted deployment)
+        reads, then inserts; on PostgreSQL two requests can both miss and both insert. The
+        loser's second try finds the winner's row.
+        """
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            async with self.write() as session:
+                return await work(session)
+        except IntegrityError:
+            async with self.write() as session:
+                return await work(session)
 
     async def start(self) -> None:
         """Migrate, then listen for other server processes' notifications (PostgreSQL)."""

@@ -6,6 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard.server.api.deps import DB, Config, Limit, Offset
@@ -91,7 +92,10 @@ async def delete_deployment(deployment_id: uuid.UUID, db: DB) -> Response:
 async def create_deployment_run(
     deployment_id: uuid.UUID, body: schemas.DeploymentRunCreate, db: DB
 ) -> schemas.FlowRun:
-    async with db.write() as session:
+
+    async def work(session: AsyncSession) -> schemas.FlowRun:
         deployment = await flows.read_deployment(session, deployment_id)
         run = await runs.create_deployment_run(session, deployment, body)
         return await runs.run_schema(session, run.id)
+
+    return await db.write_retrying(work)

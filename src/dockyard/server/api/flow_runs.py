@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard.server import orchestration
@@ -19,13 +20,16 @@ router = APIRouter(prefix="/flow-runs", tags=["flow runs"])
 async def create_flow_run(
     body: schemas.FlowRunCreate, db: DB, settings: Config
 ) -> schemas.FlowRunStarted:
-    async with db.write() as session:
+
+    async def work(session: AsyncSession) -> schemas.FlowRunStarted:
         flow = await flows.ensure_flow(session, body.flow_name)
         run, token = await runs.create_run(
             session, flow, body, lease_seconds=settings.lease_seconds
         )
         base = await runs.run_schema(session, run.id)
-    return schemas.FlowRunStarted(**base.model_dump(), lease_token=token)
+        return schemas.FlowRunStarted(**base.model_dump(), lease_token=token)
+
+    return await db.write_retrying(work)
 
 
 @router.get("")

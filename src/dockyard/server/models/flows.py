@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
@@ -48,10 +49,24 @@ async def ensure_flow(
     session: AsyncSession, name: str, description: str | None = None, tags: list[str] | None = None
 ) -> FlowRow:
     flow = await find_flow(session, name)
-    if flow is None:
-        flow = FlowRow(name=name, slug=slug(name), description=description, tags=tags or [])
-        session.add(flow)
-        await session.flush()
+    if flow is not None:
+        return flow
+    # concurrent first runs of one flow race to create it: the loser keeps the winner's row
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    await session.execute(
+        dialect.insert(FlowRow)
+        .values(
+            id=uuid.uuid4(),
+            name=name,
+            slug=slug(name),
+            description=description,
+            tags=tags or [],
+            created=utcnow(),
+        )
+        .on_conflict_do_nothing()
+    )
+    flow = await find_flow(session, name)
+    assert flow is not None
     return flow
 
 
