@@ -194,3 +194,26 @@ def test_expired_leases_crash_and_retry(server) -> None:
             time.sleep(0.2)
         final = state()
         assert final["state"] == "CRASHED" and "lease expired" in final["state_message"]
+
+
+
+def test_ctrl_c_answers_open_long_polls(server) -> None:
+    """Stopping the server wakes its long-polls: each gets an answer instead of a cut line."""
+    with server.http() as http:
+        _setup(http)
+    answers: list[int] = []
+
+    def poll() -> None:
+        with server.http() as http:
+            request = {"worker_name": "w", "work_pool_name": "pool", "wait": 30}
+            answers.append(http.post("/workers/claim", json=request).status_code)
+
+    polls = [threading.Thread(target=poll) for _ in range(3)]
+    for thread in polls:
+        thread.start()
+    time.sleep(1.5)
+    server.stop()
+    for thread in polls:
+        thread.join(30)
+    assert answers == [200, 200, 200]
+    assert not server.killed

@@ -5,8 +5,10 @@ Only ``dockyard server start`` (the CLI) and the tests import this package.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sys
+from types import FrameType
 
 from dockyard.exceptions import DockyardError
 from dockyard.settings import Settings
@@ -49,7 +51,17 @@ def run(*, host: str, port: int, insecure: bool, settings: Settings) -> None:
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
 
+    app = create_app(settings, bind_host=host)
+
     class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # wake open long-polls now, so that stopping never waits for them
+            db = getattr(app.state, "db", None)
+            loop = asyncio.events._get_running_loop()
+            if db is not None and loop is not None:
+                loop.call_soon_threadsafe(db.notifier.close)
+            super().handle_exit(sig, frame)
+
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:
@@ -57,7 +69,7 @@ def run(*, host: str, port: int, insecure: bool, settings: Settings) -> None:
                 print(f"  database: {_safe_url(settings.effective_database_url)}", flush=True)
 
     config = uvicorn.Config(
-        create_app(settings, bind_host=host),
+        app,
         host=host,
         port=port,
         log_level="warning",
