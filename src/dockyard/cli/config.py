@@ -1,0 +1,157 @@
+"""``dockyard config``: view the settings and change the profile file."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from dockyard.cli._common import JsonFlag
+from dockyard.exceptions import DockyardError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+app = typer.Typer(
+    help="View the effective settings, or set them in the profile file.",
+    no_args_is_help=True,
+)
+
+MASK = "********"
+# The profile lives in the home directory, so the home itself is set by DOCKYARD_HOME only.
+NOT_IN_PROFILE = frozenset({"home"})
+
+
+def _types() -> dict[str, str]:
+    """Return each setting's name with its annotation (``int``, ``str | None``, ...)."""
+    from dockyard import settings
+
+    return {f.name: str(f.type) for f in dataclasses.fields(settings.Settings)}
+
+
+def _known() -> list[str]:
+    return sorted(set(_types()) - NOT_IN_PROFILE)
+
+
+def _shown(name: str, value: Any) -> Any:
+    """Return a setting's value as shown to people: secrets masked, paths as text."""
+    if value is None:
+        return None
+    if "api_key" in name:
+        return MASK
+    return value if isinstance(value, int | float | str) else str(value)
+
+
+def _key(raw: str) -> str:
+    key = raw.strip().lower().removeprefix("dockyard_")
+    if key in NOT_IN_PROFILE:
+        raise DockyardError(f"{key} cannot be stored in the profile; set DOCKYARD_HOME instead")
+    if key not in _known():
+        raise DockyardError(f"unknown setting {raw!r}; known settings: {', '.join(_known())}")
+    return key
+
+
+def _value(key: str, raw: str) -> Any:
+    kind = _types()[key]
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise DockyardError(f"{key} must be a number ({kind}), got {raw!r}") from None
+    return raw
+
+
+def _source(name: str, profile: dict[str, Any]) -> str:
+    env = f"DOCKYARD_{name.upper()}"
+    if env in os.environ:
+        return f"env {env}"
+    if name in profile and name not in NOT_IN_PROFILE:
+        return "profile"
+    return "default"
+
+
+@app.command("view")
+def view(json_: JsonFlag = False) -> None:
+    """Show the effective settings and where each comes from (API keys masked)."""
+    from dockyard import settings
+    from dockyard.cli import _output as out
+
+    loaded = settings.load()
+    profile = settings.read_profile(loaded.home)
+    values = {name: _shown(name, getattr(loaded, name)) for name in _types()}
+    if json_:
+        out.print_json(values)
+        return
+    out.say(f"Profile: {settings.profile_path(loaded.home)}", "dim")
+    rows = [(name, value, _source(name, profile)) for name, value in values.items()]
+    out.table(["Setting", "Value", "Source"], rows)
+
+
+@app.command("set")
+def set_(
+    pairs: Annotated[
+        list[str], typer.Argument(help="Settings to store, as KEY=VALUE.", metavar="KEY=VALUE")
+    ],
+) -> None:
+    """Store settings in the profile file: `dockyard config set api_url=http://HOST:4200/api`"""
+    from dockyard import settings
+    from dockyard.cli import _output as out
+
+    updates: dict[str, Any] = {}
+    for pair in pairs:
+        raw_key, sep, raw_value = pair.partition("=")
+        if not sep:
+            raise DockyardError(f"expected KEY=VALUE, got {pair!r}")
+        key = _key(raw_key)
+        updates[key] = _value(key, raw_value.strip())
+    home = settings.default_home()
+    profile = _read_profile(home)
+    path = settings.save_profile({**profile, **updates}, home)
+    for key, value in updates.items():
+        out.say(f"Set {key} = {_shown(key, value)} in {path}")
+        _warn_if_overridden(key)
+
+
+@app.command("unset")
+def unset(
+    keys: Annotated[list[str], typer.Argument(help="Settings to remove.", metavar="KEY")],
+) -> None:
+    """Remove settings from the profile file: they return to their defaults."""
+    from dockyard import settings
+    from dockyard.cli import _output as out
+
+    names = [_key(raw) for raw in keys]
+    home = settings.default_home()
+    profile = _read_profile(home)
+    for name in names:
+        if name not in profile:
+            out.say(f"{name} was not set in the profile {settings.profile_path(home)}")
+    remaining = {k: v for k, v in profile.items() if k not in names}
+    path = settings.save_profile(remaining, home)
+    for name in names:
+        if name in profile:
+            out.say(f"Unset {name} in {path}")
+            _warn_if_overridden(name)
+
+
+def _read_profile(home: Path) -> dict[str, Any]:
+    """Return the profile's settings, leaving out (with a note) names no setting has."""
+    from dockyard import settings
+    from dockyard.cli import _output as out
+
+    profile = settings.read_profile(home)
+    for name in sorted(set(profile) - set(_known())):
+        out.say(f"note: dropping {name!r} from the profile: no such setting", "yellow")
+    return {k: v for k, v in profile.items() if k in _known()}
+
+
+def _warn_if_overridden(name: str) -> None:
+    from dockyard.cli import _output as out
+
+    env = f"DOCKYARD_{name.upper()}"
+    if env in os.environ:
+        out.say(f"note: {env} is set in the environment and takes precedence", "yellow")

@@ -1,0 +1,76 @@
+"""The ``dockyard`` command's entry point."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from dockyard.cli import config, deployment, flow_run, server, work_pool, work_queue
+from dockyard.exceptions import DockyardError
+
+app = typer.Typer(
+    name="dockyard",
+    help="Dockyard: run Python flows on work pools, served or deployed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(server.app, name="server")
+app.add_typer(work_pool.app, name="work-pool")
+app.add_typer(work_queue.app, name="work-queue")
+app.add_typer(deployment.app, name="deployment")
+app.add_typer(flow_run.app, name="flow-run")
+app.add_typer(config.app, name="config")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from dockyard._version import __version__
+
+        typer.echo(f"dockyard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Dockyard: run Python flows on work pools, served or deployed."""
+
+
+def _help_defaults(group: typer.Typer) -> dict[str, Any]:
+    """Return a default map giving every command's ``--help`` the default False.
+
+    Without a default, typer coerces the unset ``--help`` of each parent group through a
+    pydantic adapter, importing pydantic (~0.1 s) even to print a subcommand's help.
+    """
+    defaults: dict[str, Any] = {"help": False}
+    for command in group.registered_commands:
+        if command.name:
+            defaults[command.name] = {"help": False}
+    for sub in group.registered_groups:
+        if sub.name and sub.typer_instance:
+            defaults[sub.name] = _help_defaults(sub.typer_instance)
+    return defaults
+
+
+def main() -> None:
+    """Run the command line; a DockyardError prints a readable message and exits 1."""
+    try:
+        app(default_map=_help_defaults(app))
+    except DockyardError as error:
+        from dockyard.cli._output import print_error
+
+        print_error(error)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""What the sync and async clients share: calls, retries, and turning answers into values.
+
+A :class:`Call` describes one request (method, path, query, body) and how to parse its answer.
+The clients only send calls: everything that can be decided without I/O lives here, so
+:class:`~dockyard.client.Client` and :class:`~dockyard.client.AsyncClient` stay thin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from dockyard._version import __version__
+from dockyard.exceptions import (
+    ApiError,
+    Conflict,
+    DockyardError,
+    IncompatibleServer,
+    InvalidInput,
+    NotFound,
+    ServerError,
+    ServerUnreachable,
+    Unauthorized,
+)
+
+T = TypeVar("T")
+
+USER_AGENT = f"dockyard-client/{__version__}"
+
+_ERRORS: dict[int, type[ApiError]] = {
+    401: Unauthorized,
+    403: Unauthorized,
+    404: NotFound,
+    409: Conflict,
+    422: InvalidInput,
+}
+
+# Errors raised before a single byte of the request left this process: retrying them can
+# never make the server act twice.
+_BEFORE_SENDING = (httpx.ConnectError, httpx.ConnectTimeout)
+# Errors after which the server may or may not have acted on the request.
+_MAYBE_SENT = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One request to the API and how to read its answer.
+
+    ``idempotent`` says whether sending the call twice has the same effect as sending it once
+    (reads, PATCH, DELETE, upserts, creations carrying an idempotency key). ``timeout``
+    overrides the client's for this call (a long-poll waits longer than a plain request).
+    """
+
+    method: str
+    path: str
+    parse: Callable[[httpx.Response], T]
+    params: Mapping[str, Any] | None = None
+    body: Any = None
+    idempotent: bool = True
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How the clients retry transient failures.
+
+    A call is tried at most ``attempts`` times; the wait before the n-th retry is
+    ``backoff * 2 ** (n - 1)`` seconds. Only connection failures and the gateway statuses in
+    ``statuses`` are retried, never another 4xx or 5xx.
+    """
+
+    attempts: int = 4
+    backoff: float = 0.1
+    statuses: frozenset[int] = frozenset({502, 503, 504})
+
+    def delay(
+        self,
+        call: Call[Any],
+        attempt: int,
+        *,
+        error: Exception | None = None,
+        status: int | None = None,
+    ) -> float | None:
+        """Return how long to wait before trying ``call`` again, or None to stop.
+
+        Args:
+            call: the call that was just tried.
+            attempt: how many times it has been tried so far (1 after the first try).
+            error: the transport error it failed with, if any.
+            status: the HTTP status it was answered with, if any.
+        """
+        if attempt >= self.attempts or not self._retryable(call, error, status):
+            return None
+        return float(self.backoff * 2 ** (attempt - 1))
+
+    def _retryable(self, call: Call[Any], error: Exception | None, status: int | None) -> bool:
+        if error is not None:
+            if isinstance(error, _BEFORE_SENDING):
+                return True
+            # A POST that creates something may have reached the server before the connection
+            # broke or a gateway gave up; sending it again could create it twice. Such calls
+            # are retried only when the request surely never left (connection refused).
+            return call.idempotent and isinstance(error, _MAYBE_SENT)
+        return call.idempotent and status in self.statuses
+
+
+def check_api_url(api_url: str) -> str:
+    """Return ``api_url`` without a trailing slash; raise DockyardError if it is no HTTP URL."""
+    url = api_url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise DockyardError(
+            f"invalid API URL {api_url!r}: it must start with http:// or https://, "
+            "e.g. http://127.0.0.1:4200/api (set DOCKYARD_API_URL)"
+        )
+    return url
+
+
+def headers(api_key: str | None) -> dict[str, str]:
+    """Return the headers sent with every request."""
+    result = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    if api_key:
+        result["Authorization"] = f"Bearer {api_key}"
+    return result
+
+
+def request_kwargs(call: Call[Any]) -> dict[str, Any]:
+    """Return the keyword arguments of ``httpx.Client.request`` for ``call``."""
+    kwargs: dict[str, Any] = {}
+    if call.params:
+        kwargs["params"] = {k: v for k, v in call.params.items() if v is not None}
+    if call.body is not None:
+        kwargs["json"] = call.body
+    if call.timeout is not None:
+        kwargs["timeout"] = call.timeout
+    return kwargs
+
+
+def decode(call: Call[T], response: httpx.Response) -> T:
+    """Return the parsed answer to ``call``, or raise the ApiError its status stands for."""
+    if response.is_success:
+        try:
+            return call.parse(response)
+        except (ValueError, KeyError, TypeError) as exc:  # bad JSON, or not the schema
+            raise IncompatibleServer(
+                f"the answer to {call.method} {call.path} does not match what this client "
+                f"(dockyard {__version__}) expects; the server may run another version: {exc}"
+            ) from exc
+    raise error_for(response)
+
+
+def error_for(response: httpx.Response) -> ApiError:
+    """Return the exception for an error answer, carrying its JSON body."""
+    status = response.status_code
+    body = _error_body(response)
+    cls = _ERRORS.get(status) or (ServerError if status >= 500 else ApiError)
+    return cls(status, _message(status, body, response), body)
+
+
+def transport_error(api_url: str, call: Call[Any], error: httpx.RequestError) -> DockyardError:
+    """Return the exception for a request that got no answer at all."""
+    if isinstance(error, httpx.TimeoutException) and not isinstance(error, httpx.ConnectTimeout):
+        return DockyardError(
+            f"the Dockyard server at {api_url} did not answer {call.method} {call.path} "
+            f"in time ({type(error).__name__})"
+        )
+    return ServerUnreachable(api_url, str(error) or type(error).__name__)
+
+
+def _error_body(response: httpx.Response) -> dict[str, Any]:
+    status = f"HTTP {response.status_code} {response.reason_phrase}"
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        text = response.text.strip()
+        return {"detail": f"{status}: {text[:200]}" if text else status}
+    detail = data.get("detail")
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        # The web framework's own validation answer: a list of {"loc", "msg"} entries.
+        first = detail[0]
+        loc = [str(p) for p in first.get("loc", []) if p not in ("body", "query", "path")]
+        data = {**data, "detail": str(first.get("msg", "invalid value"))}
+        data.setdefault("field", ".".join(loc) or None)
+    elif not isinstance(detail, str):
+        data = {**data, "detail": status}
+    return data
+
+
+def _message(status: int, body: dict[str, Any], response: httpx.Response) -> str:
+    detail = str(body["detail"])
+    field = body.get("field")
+    if status == 422 and field and str(field) not in detail:
+        detail = f"invalid {field}: {detail}"
+    if detail == response.reason_phrase:
+        detail = f"{detail} ({response.request.method} {response.request.url.path})"
+    hint = body.get("hint")
+    if not hint and status in (401, 403):
+        hint = "set DOCKYARD_API_KEY to the server's API key"
+    if not hint and status >= 500:
+        hint = "this is a bug in the server; its log has the details"
+    return f"{detail}\n{hint}" if hint else detail

@@ -1,0 +1,132 @@
+"""The ``dockyard`` command where no server is needed: help, settings, errors, output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from _support import free_port
+from dockyard import schemas
+from dockyard.cli import _output, flow_run
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+# What a command group's module may not import when the command line is parsed.
+HEAVY = ["httpx", "pydantic", "rich", "dockyard.client", "dockyard.schemas", "dockyard.server"]
+
+
+def imported(*args: str) -> list[str]:
+    """Modules a fresh interpreter imports to run ``dockyard *args``."""
+    command = [sys.executable, "-X", "importtime", "-m", "dockyard.cli.main", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [
+        line.rsplit("|", 1)[1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--help",), ("work-pool", "--help"), ("work-pool", "create", "--help"), ("config", "--help")],
+)
+def test_help_imports_nothing_heavy(args: tuple[str, ...]) -> None:
+    modules = imported(*args)
+    heavy = sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+    assert not heavy, f"`dockyard {' '.join(args)}` imports {heavy}"
+
+
+def test_every_group_has_help(cli: Cli) -> None:
+    top = cli("--help").stdout
+    for group in ("server", "work-pool", "work-queue", "flow-run", "deployment", "config"):
+        assert group in top
+        assert "Usage:" in cli(group, "--help").stdout
+    assert "--insecure" in cli("server", "start", "--help").stdout
+
+
+def test_version(cli: Cli) -> None:
+    assert cli("--version").stdout.startswith("dockyard ")
+
+
+def test_unreachable_server_is_a_clean_error(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"http://127.0.0.1:{free_port()}/api"
+    monkeypatch.setenv("DOCKYARD_API_URL", url)
+    result = cli("work-pool", "ls", check=1)
+    assert "Traceback" not in result.stderr
+    assert url in result.stderr
+    assert "dockyard server start" in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_bad_arguments_fail_before_any_request(cli: Cli) -> None:
+    for args in (
+        ("flow-run", "inspect", "not-an-id"),
+        ("flow-run", "ls", "--state", "sleepy"),
+        ("deployment", "inspect", "no-slash"),
+        ("work-pool", "update", "pool"),
+    ):
+        result = cli(*args, check=1)
+        assert "Traceback" not in result.stderr
+        assert "cannot reach" not in result.stderr, args
+
+
+def test_config_set_view_unset(cli: Cli, dockyard_home: Path) -> None:
+    cli("config", "set", "api_url=http://10.1.2.3:4200/api", "DOCKYARD_API_KEY=s3cret")
+    profile = tomllib.loads((dockyard_home / "profile.toml").read_text())
+    assert profile == {"api_url": "http://10.1.2.3:4200/api", "api_key": "s3cret"}
+
+    cli("config", "set", "SERVER_PORT=5000")  # merges with what is there
+    profile = tomllib.loads((dockyard_home / "profile.toml").read_text())
+    assert profile["server_port"] == 5000
+    assert profile["api_url"] == "http://10.1.2.3:4200/api"
+
+    view = json.loads(cli("config", "view", "--json").stdout)
+    assert view["api_url"] == "http://10.1.2.3:4200/api"
+    assert view["api_key"] == "********"
+    assert view["server_port"] == 5000
+    table = cli("config", "view").stdout
+    assert "s3cret" not in table
+    assert "********" in table
+    assert "profile" in table
+
+    cli("config", "unset", "api_key")
+    assert "api_key" not in tomllib.loads((dockyard_home / "profile.toml").read_text())
+    assert json.loads(cli("config", "view", "--json").stdout)["api_key"] is None
+
+
+def test_config_refuses_unknown_keys_and_bad_values(cli: Cli, dockyard_home: Path) -> None:
+    unknown = cli("config", "set", "colour=blue", check=1)
+    assert "colour" in unknown.stderr
+    assert "api_url" in unknown.stderr  # lists the known ones
+    assert "server_port" in cli("config", "set", "server_port=many", check=1).stderr
+    assert "KEY=VALUE" in cli("config", "set", "api_url", check=1).stderr
+    assert "Traceback" not in unknown.stderr
+    assert not (dockyard_home / "profile.toml").exists()
+
+
+def test_state_names_match_the_schema() -> None:
+    assert [state.value for state in schemas.StateType] == flow_run.STATES
+
+
+def test_relative_times() -> None:
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    assert _output.ago(None) == "never"
+    assert _output.ago(now - timedelta(seconds=3), now) == "3s ago"
+    assert _output.ago(now - timedelta(minutes=5, seconds=2), now) == "5m ago"
+    assert _output.ago(now - timedelta(hours=2), now) == "2h ago"
+    assert _output.ago(now - timedelta(days=3), now) == "3d ago"
+    assert _output.ago(now + timedelta(minutes=1), now) == "in 1m"
+
+
+def test_server_start_refuses_an_open_bind_without_a_key(cli: Cli) -> None:
+    result = cli("server", "start", "--host", "0.0.0.0", "--port", str(free_port()), check=1)
+    assert "Traceback" not in result.stderr
+    assert "--insecure" in result.stderr
