@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 
@@ -155,3 +157,20 @@ async def delete_worker(pool_name: str, name: str, db: DB) -> Response:
         pool = await pools.read_pool(session, pool_name)
         await session.delete(await pools.read_worker(session, pool, name))
     return Response(status_code=204)
+
+
+@router.get("/work-pools/{name}/preview")
+async def preview_job_configuration(
+    name: str, db: DB, deployment: str | None = None
+) -> dict[str, Any]:
+    """The pool's job configuration as a worker would get it (``deployment=FLOW/NAME``)."""
+    from dockyard.server.dispatch import job_configuration
+    from dockyard.server.models import flows
+
+    async with db.read() as session:
+        pool = await pools.read_pool(session, name)
+        row = None
+        if deployment:
+            flow_name, _, deployment_name = deployment.partition("/")
+            row = await flows.read_deployment_by_name(session, flow_name, deployment_name)
+        return job_configuration(pool, row, None)
