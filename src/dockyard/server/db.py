@@ -58,15 +58,17 @@ class Database:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
     def _sqlite_engine(self, *, immediate: bool) -> AsyncEngine:
+        from dockyard.server.sqlite_inline import connector
+
         engine = create_async_engine(
             self.url,
+            async_creator=connector(self.url.database or ":memory:", timeout=60),
             # one writer at a time anyway; a few readers in WAL mode
             pool_size=1 if immediate else 5,
             max_overflow=0,
             pool_timeout=120,
-            connect_args={"timeout": 60},
-            # each hop to aiosqlite's thread costs; a write ends in COMMIT or ROLLBACK anyway,
-            # and reads run outside any transaction, so there is nothing to reset
+            # a write ends in COMMIT or ROLLBACK, and reads run outside any transaction,
+            # so there is nothing to reset when a connection goes back to the pool
             pool_reset_on_return=None,
         )
 
