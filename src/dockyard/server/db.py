@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -147,26 +147,42 @@ class Database:
 
     async def current_revision(self) -> str | None:
         async with self.write_engine.connect() as conn:
-            try:
-                row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
-            except Exception:  # the table does not exist yet: a new database
-                await conn.rollback()
-                return None
-            return row[0] if row else None
+            return await conn.run_sync(_revision)
 
     async def migrate(self) -> bool:
-        """Bring the schema up to date. Returns whether an upgrade ran.
+        """Bring the schema up to date. Returns whether anything was changed.
 
-        The common case (schema current) costs one query; Alembic is imported only when an
-        upgrade is due.
+        The common case (schema current) costs one query. A new, empty database gets the
+        tables at once and is stamped with the newest revision; Alembic is imported only
+        when an existing database needs an upgrade.
         """
         if await self.current_revision() == HEAD_REVISION:
             return False
-        from dockyard.server.migrations.runner import upgrade
-
         async with self.write_engine.begin() as conn:
             if not self.is_sqlite:
                 # several replicas may start at once: one migrates, the others wait
                 await conn.execute(text("SELECT pg_advisory_xact_lock(7244310501)"))
-            await conn.run_sync(upgrade)
+            await conn.run_sync(_migrate)
         return True
+
+
+def _revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _migrate(conn: Connection) -> None:
+    revision = _revision(conn)
+    if revision == HEAD_REVISION:
+        return  # another server process migrated while this one waited for the lock
+    if revision is None and not inspect(conn).get_table_names():
+        from dockyard.server.tables import Base
+
+        Base.metadata.create_all(conn)
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": HEAD_REVISION})
+        return
+    from dockyard.server.migrations.runner import upgrade
+
+    upgrade(conn)
