@@ -35,9 +35,12 @@ async def create_task_runs(body: list[schemas.TaskRunRecord], db: DB) -> dict[st
     async with db.write() as session:
         await _check_runs(session, {r.flow_run_id for r in body})
         dialect = postgresql if not db.is_sqlite else sqlite
-        stmt = dialect.insert(TaskRunRow).values(rows)
+        stmt = dialect.insert(TaskRunRow)
         columns = {c: stmt.excluded[c] for c in rows[0] if c != "id"}
-        await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=columns))
+        # executemany: one compiled statement for the batch, not one VALUES row per record
+        await session.execute(
+            stmt.on_conflict_do_update(index_elements=["id"], set_=columns), rows
+        )
     return {"count": len(rows)}
 
 

@@ -1,0 +1,323 @@
+"""Running a flow: one call is one flow run, from RUNNING to a final state.
+
+The steps, shared by plain and ``async def`` flows:
+
+1. start: settings are read once per top-level run; the run is created RUNNING on the server
+   (or adopted, when the engine runs an existing one). With no server reachable the run goes
+   on untracked, after one line saying so.
+2. the parameters are validated against the type hints (a bad value fails the run here,
+   before the flow's code runs);
+3. attempts, with retries (AWAITING_RETRY, then RUNNING again) and a timeout per attempt;
+4. end: submitted tasks are waited for, task runs and logs flushed, then the final state is
+   reported with the result (COMPLETED) or the failure (FAILED; CRASHED for an interrupt).
+
+A 409 from the server on any transition means the run is no longer this process's: the flow
+stops with FlowRunAborted and reports nothing more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from dockyard import settings as settings_module
+from dockyard.exceptions import ApiError, DockyardError, FlowRunAborted, ServerUnreachable
+from dockyard.sdk import logs
+from dockyard.sdk.context import FLOW_RUN, TASK_RUN, FlowRunContext
+from dockyard.sdk.options import retry_delay
+from dockyard.sdk.results import describe_failure, json_safe, result_for_server
+from dockyard.sdk.timeouts import await_with_timeout, call_with_timeout
+from dockyard.sdk.tracking import LeaseRenewer, LocalTracker, RunHandle, Tracker, warn
+
+if TYPE_CHECKING:
+    from dockyard.sdk.flows import Flow
+    from dockyard.settings import Settings
+
+__all__ = ["FlowRunner", "call_flow", "run_flow_async", "run_flow_sync"]
+
+FINAL = frozenset({"COMPLETED", "FAILED", "CRASHED"})
+
+
+def call_flow(flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run ``flow`` for one call (what ``Flow.__call__`` does); a coroutine if it is async.
+
+    Raises:
+        TypeError: the arguments do not fit the function's signature (no run is made).
+    """
+    given = flow.signature.bind(args, kwargs)
+    if flow.isasync:
+        return run_flow_async(flow, given)
+    return run_flow_sync(flow, given)
+
+
+class FlowRunner:
+    """One flow run from start to end; see the module's docstring for the steps.
+
+    Args:
+        flow: the flow to run.
+        given: the arguments of the call, by parameter name (defaults not applied).
+        handle: an existing run to run (the engine's), instead of creating one.
+        settings: the settings of a top-level run (read here when not given).
+    """
+
+    def __init__(
+        self,
+        flow: Flow[..., Any],
+        given: dict[str, Any],
+        *,
+        handle: RunHandle | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.flow = flow
+        self.given = given
+        self.parameters = flow.signature.with_defaults(given)
+        self.parent = FLOW_RUN.get()
+        self._handle = handle
+        self._settings = settings
+        self.owns_tracker = self.parent is None
+        self.context: FlowRunContext | None = None
+        self.logger = logging.getLogger(logs.FLOW_LOGGER)
+
+    # ------------------------------------------------------------ start
+
+    def start(self) -> FlowRunContext:
+        """Create (or adopt) the run and return its context."""
+        logs.install()
+        parent = self.parent
+        if parent is not None:
+            settings, tracker = parent.settings, parent.tracker
+        else:
+            settings = self._settings or settings_module.load()
+            tracker = self._open_tracker(settings)
+        handle = self._handle
+        if handle is None:
+            tracker, handle = self._create_run(tracker, settings)
+        log_prints = self.flow.log_prints
+        if log_prints is None:
+            log_prints = parent.log_prints if parent is not None else False
+        if log_prints:
+            logs.capture_prints()
+        self.context = FlowRunContext(
+            flow=self.flow,
+            handle=handle,
+            parameters=self.parameters,
+            parent=parent,
+            tracker=tracker,
+            settings=settings,
+            log_prints=log_prints,
+        )
+        tracker.lease_keeper.start(handle)
+        token = FLOW_RUN.set(self.context)
+        try:
+            self.logger.info("running flow %r", self.flow.name)
+        finally:
+            FLOW_RUN.reset(token)
+        return self.context
+
+    def _open_tracker(self, settings: Settings) -> Tracker:
+        from dockyard.sdk.api import ServerApi
+
+        api = ServerApi(settings.api_url, settings.api_key)
+        return Tracker(api, LeaseRenewer(api, settings.heartbeat_seconds))
+
+    def _create_run(self, tracker: Tracker, settings: Settings) -> tuple[Tracker, RunHandle]:
+        request: dict[str, Any] = {
+            "flow_name": self.flow.name,
+            "parameters": json_safe(self.parameters),
+            "parent": self.parent.handle if self.parent is not None else None,
+            "tags": list(self.flow.tags),
+        }
+        try:
+            return tracker, tracker.start_run(**request)
+        except ApiError:
+            if self.owns_tracker:
+                tracker.close()
+            raise  # the server answered, and refused: that is for the caller to see
+        except DockyardError as exc:
+            if self.owns_tracker:
+                tracker.close()
+            warn(
+                f"no server at {settings.api_url} ({_reason(exc)}); flow {self.flow.name!r} "
+                "runs untracked"
+            )
+            local = LocalTracker()
+            return local, local.start_run(**request)
+
+    # ------------------------------------------------------------ during
+
+    def validated_arguments(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Return the arguments to call the function with, validated if the flow says so."""
+        signature = self.flow.signature
+        values = self.parameters
+        if self.flow.validate_parameters:
+            values = signature.validate(values, self.given)
+            assert self.context is not None
+            self.context.parameters = values
+        return signature.call_args(values)
+
+    def before_retry(self, attempt: int, exc: Exception) -> float | None:
+        """Report a failed attempt; return the delay before the next, or None if none is left."""
+        flow = self.flow
+        if attempt > flow.retries or isinstance(exc, FlowRunAborted):
+            return None
+        delay = retry_delay(flow.retry_delay_seconds, attempt)
+        self.logger.warning(
+            "attempt %d of %d failed with %s: %s; retrying in %g s",
+            attempt,
+            flow.retries + 1,
+            type(exc).__name__,
+            exc,
+            delay,
+        )
+        self._set_state("AWAITING_RETRY", message=describe_failure(exc))
+        return delay
+
+    def retrying(self) -> None:
+        """Report the start of the next attempt."""
+        self._set_state("RUNNING")
+
+    # ------------------------------------------------------------ end
+
+    def completed(self, value: Any) -> None:
+        """Wait for submitted tasks, flush, and report COMPLETED with the result."""
+        context = self._context()
+        context.wait_for_tasks()
+        context.handle.check()
+        self.logger.info("finished in state COMPLETED")
+        context.tracker.flush()
+        self._set_state("COMPLETED", result=result_for_server(value))
+
+    def failed(self, exc: BaseException) -> None:
+        """Wait for started tasks, flush, and report FAILED (or CRASHED) with the failure."""
+        context = self._context()
+        context.wait_for_tasks(cancel=True)
+        if isinstance(exc, FlowRunAborted) or context.handle.aborted is not None:
+            warn(f"flow run {context.handle.id} stopped: {exc}")
+            return
+        state = "FAILED" if isinstance(exc, Exception) else "CRASHED"
+        message = describe_failure(exc)
+        self.logger.error("finished in state %s: %s", state, message)
+        context.tracker.flush()
+        with contextlib.suppress(FlowRunAborted):  # the flow's own exception is raised
+            self._set_state(state, message=message)
+
+    def close(self) -> None:
+        """Stop keeping the lease, and the tracker's thread if this run started it."""
+        if self.context is None:
+            return
+        self.context.tracker.lease_keeper.stop(self.context.handle)
+        if self.owns_tracker:
+            self.context.tracker.close()
+
+    def _set_state(self, state: str, **fields: Any) -> None:
+        context = self._context()
+        if state in FINAL:
+            context.tracker.lease_keeper.stop(context.handle)
+        context.tracker.set_state(context.handle, state, **fields)
+
+    def _context(self) -> FlowRunContext:
+        assert self.context is not None, "the flow run has not started"
+        return self.context
+
+    @property
+    def label(self) -> str:
+        """How messages name the run: ``flow run 'name'``."""
+        return f"flow run {self._context().handle.name!r}"
+
+
+def _reason(exc: DockyardError) -> str:
+    """Return why the server could not be reached, in a few words."""
+    text = str(exc)
+    start, end = text.find(" ("), text.find(");")
+    if isinstance(exc, ServerUnreachable) and 0 <= start < end:
+        return text[start + 2 : end]
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def run_flow_sync(
+    flow: Flow[..., Any],
+    given: dict[str, Any],
+    *,
+    handle: RunHandle | None = None,
+    settings: Settings | None = None,
+) -> Any:
+    """Run a plain-function flow as one flow run; return its value or raise its exception."""
+    runner = FlowRunner(flow, given, handle=handle, settings=settings)
+    context = runner.start()
+    flow_token, task_token = FLOW_RUN.set(context), TASK_RUN.set(None)
+    try:
+        args, kwargs = runner.validated_arguments()
+        attempt = 1
+        while True:
+            try:
+                if flow.timeout_seconds is None:
+                    value = flow.fn(*args, **kwargs)
+                else:
+                    value = call_with_timeout(
+                        flow.fn, args, kwargs, seconds=flow.timeout_seconds, label=runner.label
+                    )
+                break
+            except Exception as exc:
+                delay = runner.before_retry(attempt, exc)
+                if delay is None:
+                    raise
+                time.sleep(delay)
+                runner.retrying()
+                attempt += 1
+        runner.completed(value)
+    except BaseException as exc:
+        runner.failed(exc)
+        raise
+    finally:
+        TASK_RUN.reset(task_token)
+        FLOW_RUN.reset(flow_token)
+        runner.close()
+    return value
+
+
+async def run_flow_async(
+    flow: Flow[..., Any],
+    given: dict[str, Any],
+    *,
+    handle: RunHandle | None = None,
+    settings: Settings | None = None,
+) -> Any:
+    """Run an ``async def`` flow as one flow run; return its value or raise its exception.
+
+    Calls to the server run in a worker thread, so the event loop never waits on them.
+    """
+    import asyncio
+
+    runner = FlowRunner(flow, given, handle=handle, settings=settings)
+    context = await asyncio.to_thread(runner.start)
+    flow_token, task_token = FLOW_RUN.set(context), TASK_RUN.set(None)
+    try:
+        args, kwargs = runner.validated_arguments()
+        attempt = 1
+        while True:
+            try:
+                if flow.timeout_seconds is None:
+                    value = await flow.fn(*args, **kwargs)
+                else:
+                    value = await await_with_timeout(
+                        flow.fn(*args, **kwargs), seconds=flow.timeout_seconds, label=runner.label
+                    )
+                break
+            except Exception as exc:
+                delay = await asyncio.to_thread(runner.before_retry, attempt, exc)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+                await asyncio.to_thread(runner.retrying)
+                attempt += 1
+        await asyncio.to_thread(runner.completed, value)
+    except BaseException as exc:
+        await asyncio.to_thread(runner.failed, exc)
+        raise
+    finally:
+        TASK_RUN.reset(task_token)
+        FLOW_RUN.reset(flow_token)
+        await asyncio.to_thread(runner.close)
+    return value

@@ -1,0 +1,254 @@
+"""``@task`` and :class:`Task`: a unit of work inside a flow, recorded as a task run.
+
+Like ``@flow``, the decorator only records a definition. A task called inside a flow run is
+recorded as one task run; called outside any flow it is a plain call (with its retries,
+timeout and cache, but untracked).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from dockyard.sdk import options as opt
+
+if TYPE_CHECKING:
+    from dockyard.sdk.context import TaskRunContext
+    from dockyard.sdk.futures import FutureList, TaskFuture
+    from dockyard.sdk.parameters import Signature
+
+__all__ = ["CacheKeyFn", "Task", "task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+CacheKeyFn = Callable[["TaskRunContext", dict[str, Any]], "str | None"]
+"""``cache_key_fn(context, parameters)``: the key of a task run's result, or None to not cache."""
+
+
+class Task(Generic[P, R]):
+    """A function whose calls inside a flow are task runs. Made by :func:`task`.
+
+    Calling it runs the function at once and returns its value; :meth:`submit` runs it in
+    the flow's thread pool and returns a :class:`~dockyard.sdk.futures.TaskFuture`;
+    :meth:`map` submits one run per element of its iterable arguments.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        retries: int = 0,
+        retry_delay_seconds: float | Iterable[float] = 0.0,
+        timeout_seconds: float | None = None,
+        log_prints: bool | None = None,
+        tags: Iterable[str] = (),
+        cache_key_fn: CacheKeyFn | None = None,
+        cache_expiration: timedelta | float | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"@task decorates a function, not {fn!r}")
+        self.fn = fn
+        self.isasync = opt.is_async(fn)
+        self.name = opt.check_name(name if name is not None else opt.default_name(fn), "task")
+        self._description = description
+        self.version = version
+        self.retries = opt.check_retries(retries, "task")
+        self.retry_delay_seconds = opt.retry_delays(retry_delay_seconds, "task")
+        self.timeout_seconds = opt.check_timeout(timeout_seconds, "task")
+        self.log_prints = log_prints
+        self.tags = opt.check_tags(tags, "task")
+        if cache_key_fn is not None and not callable(cache_key_fn):
+            raise ValueError(f"task cache_key_fn must be callable, not {cache_key_fn!r}")
+        self.cache_key_fn = cache_key_fn
+        self.cache_expiration = _seconds(cache_expiration)
+        module = getattr(fn, "__module__", None) or "__main__"
+        qualname = getattr(fn, "__qualname__", self.name)
+        self.task_key = f"{module}.{qualname}"
+        self._signature: Signature | None = None
+        self.__name__ = getattr(fn, "__name__", self.name)
+        self.__qualname__ = qualname
+        self.__module__ = module
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self.__wrapped__ = fn
+
+    @property
+    def description(self) -> str | None:
+        """The description given to the decorator, else the function's docstring."""
+        if self._description is not None:
+            return self._description
+        from dockyard.sdk.docstrings import clean_docstring
+
+        return clean_docstring(self.fn)
+
+    @property
+    def signature(self) -> Signature:
+        """The function's parameters (built once, at first need)."""
+        if self._signature is None:
+            from dockyard.sdk.parameters import Signature
+
+            self._signature = Signature(self.fn, owner=f"task {self.name!r}")
+        return self._signature
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        result: R = (_call_task or _load_call_task())(self, args, kwargs)
+        return result
+
+    @overload
+    def submit(
+        self: Task[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs
+    ) -> TaskFuture[T]: ...
+
+    @overload
+    def submit(self: Task[P, T], *args: P.args, **kwargs: P.kwargs) -> TaskFuture[T]: ...
+
+    def submit(self, *args: Any, **kwargs: Any) -> TaskFuture[Any]:
+        """Run the task in the flow's thread pool; return a future of its result.
+
+        Arguments that are futures are waited for and replaced by their results. A flow
+        waits for the tasks it submitted before it finishes.
+        """
+        from dockyard.sdk.submit import submit_task
+
+        return submit_task(self, args, kwargs)
+
+    @overload
+    def map(
+        self: Task[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any
+    ) -> FutureList[T]: ...
+
+    @overload
+    def map(self: Task[..., T], *args: Any, **kwargs: Any) -> FutureList[T]: ...
+
+    def map(self, *args: Any, **kwargs: Any) -> FutureList[Any]:
+        """Submit one run per element of the iterable arguments; return their futures.
+
+        Every argument that is iterable (but not a string, bytes or a mapping) is mapped
+        over, element by element; they must all have the same length. Other arguments, and
+        arguments wrapped in :class:`~dockyard.sdk.futures.unmapped`, are passed whole to
+        every run.
+        """
+        from dockyard.sdk.submit import map_task
+
+        return map_task(self, args, kwargs)
+
+    def with_options(self, **changes: Any) -> Task[P, R]:
+        """Return a copy of this task with some options changed (same keywords as ``@task``)."""
+        return Task(self.fn, **{**self._options(), **changes})
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self._description,
+            "version": self.version,
+            "retries": self.retries,
+            "retry_delay_seconds": self.retry_delay_seconds,
+            "timeout_seconds": self.timeout_seconds,
+            "log_prints": self.log_prints,
+            "tags": self.tags,
+            "cache_key_fn": self.cache_key_fn,
+            "cache_expiration": self.cache_expiration,
+        }
+
+    def __repr__(self) -> str:
+        return f"Task(name={self.name!r}, fn={self.__qualname__})"
+
+
+_call_task: Callable[[Task[..., Any], tuple[Any, ...], dict[str, Any]], Any] | None = None
+
+
+def _load_call_task() -> Callable[[Task[..., Any], tuple[Any, ...], dict[str, Any]], Any]:
+    """Import the task-run machinery at the first task call (it is not needed at import)."""
+    global _call_task
+    from dockyard.sdk.task_runs import call_task
+
+    _call_task = call_task
+    return call_task
+
+
+def _seconds(value: timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+        raise ValueError(f"task cache_expiration must be a positive duration, not {value!r}")
+    return float(seconds)
+
+
+@overload
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    version: str | None = None,
+    retries: int = 0,
+    retry_delay_seconds: float | Iterable[float] = 0.0,
+    timeout_seconds: float | None = None,
+    log_prints: bool | None = None,
+    tags: Iterable[str] = (),
+    cache_key_fn: CacheKeyFn | None = None,
+    cache_expiration: timedelta | float | None = None,
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    version: str | None = None,
+    retries: int = 0,
+    retry_delay_seconds: float | Iterable[float] = 0.0,
+    timeout_seconds: float | None = None,
+    log_prints: bool | None = None,
+    tags: Iterable[str] = (),
+    cache_key_fn: CacheKeyFn | None = None,
+    cache_expiration: timedelta | float | None = None,
+) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+    """Make a function a task: ``@task`` or ``@task(retries=2, ...)``.
+
+    Args:
+        name: the task's name (default: the function's, with ``_`` turned into ``-``).
+        description: shown with the task (default: the docstring).
+        version: a version label.
+        retries: how many times a failed run is tried again.
+        retry_delay_seconds: seconds to wait before each retry, or a list with one delay
+            per retry (the last one repeats).
+        timeout_seconds: fail an attempt that takes longer (raises ``TimeoutError``).
+        log_prints: send ``print`` output to the run's logs; None inherits from the flow.
+        tags: labels recorded with each task run.
+        cache_key_fn: ``fn(context, parameters) -> str | None``; runs with the same key
+            reuse the stored result instead of running (see
+            :func:`~dockyard.sdk.cache.task_input_hash`).
+        cache_expiration: how long a cached result stays valid (seconds or a timedelta;
+            None: forever).
+    """
+    options: dict[str, Any] = {
+        "name": name,
+        "description": description,
+        "version": version,
+        "retries": retries,
+        "retry_delay_seconds": retry_delay_seconds,
+        "timeout_seconds": timeout_seconds,
+        "log_prints": log_prints,
+        "tags": tags,
+        "cache_key_fn": cache_key_fn,
+        "cache_expiration": cache_expiration,
+    }
+    if fn is None:
+
+        def decorate(fn: Callable[P, R]) -> Task[P, R]:
+            return Task(fn, **options)
+
+        return decorate
+    return Task(fn, **options)
