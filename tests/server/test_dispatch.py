@@ -196,7 +196,6 @@ def test_expired_leases_crash_and_retry(server) -> None:
         assert final["state"] == "CRASHED" and "lease expired" in final["state_message"]
 
 
-
 def test_ctrl_c_answers_open_long_polls(server) -> None:
     """Stopping the server wakes its long-polls: each gets an answer instead of a cut line."""
     with server.http() as http:

@@ -169,9 +169,7 @@ def delete_flow_run(id: Id) -> Call[None]:
     return Call("DELETE", f"/flow-runs/{seg(id)}", p.nothing)
 
 
-def set_flow_run_state(
-    id: Id, transition: schemas.StateTransition
-) -> Call[schemas.FlowRunStarted]:
+def set_flow_run_state(id: Id, transition: schemas.StateTransition) -> Call[schemas.FlowRunStarted]:
     """Move a run to another state; ``lease_token`` is set when the move granted a lease.
 
     Raises:

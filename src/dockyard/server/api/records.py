@@ -38,9 +38,7 @@ async def create_task_runs(body: list[schemas.TaskRunRecord], db: DB) -> dict[st
         stmt = dialect.insert(TaskRunRow)
         columns = {c: stmt.excluded[c] for c in rows[0] if c != "id"}
         # executemany: one compiled statement for the batch, not one VALUES row per record
-        await session.execute(
-            stmt.on_conflict_do_update(index_elements=["id"], set_=columns), rows
-        )
+        await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=columns), rows)
     return {"count": len(rows)}
 
 
