@@ -104,6 +104,44 @@ class Flow(Response):
     created: datetime
 
 
+# ---------------------------------------------------------------- schedules
+
+
+class CatchUp(enum.StrEnum):
+    """What to do with scheduled runs missed while nothing could start them."""
+
+    LATEST = "latest"  # run only the most recent missed slot, cancel the older ones
+    ALL = "all"  # run every missed slot
+    SKIP = "skip"  # cancel every missed slot
+
+
+class ScheduleCreate(Model):
+    """One of ``cron``, ``interval`` (seconds) or ``rrule``; times are in ``timezone``."""
+
+    cron: str | None = None
+    interval: float | None = Field(default=None, gt=0)
+    anchor_date: datetime | None = None
+    rrule: str | None = None
+    timezone: str = "UTC"
+    active: bool = True
+
+
+class ScheduleUpdate(Model):
+    active: bool | None = None
+
+
+class Schedule(Response):
+    id: uuid.UUID
+    deployment_id: uuid.UUID
+    cron: str | None
+    interval: float | None
+    anchor_date: datetime | None
+    rrule: str | None
+    timezone: str
+    active: bool
+    created: datetime
+
+
 # ---------------------------------------------------------------- deployments
 
 
@@ -127,6 +165,10 @@ class DeploymentCreate(Model):
     paused: bool = False
     concurrency_limit: int | None = Field(default=None, ge=1)
     crash_retries: int = Field(default=0, ge=0)
+    # None leaves a deployment's schedules as they are; a list replaces them
+    schedules: list[ScheduleCreate] | None = None
+    catchup: CatchUp = CatchUp.LATEST
+    max_lateness_seconds: float | None = Field(default=None, gt=0)
 
 
 class DeploymentUpdate(Model):
@@ -139,6 +181,8 @@ class DeploymentUpdate(Model):
     paused: bool | None = None
     concurrency_limit: int | None = Field(default=None, ge=1)
     crash_retries: int | None = Field(default=None, ge=0)
+    catchup: CatchUp | None = None
+    max_lateness_seconds: float | None = Field(default=None, gt=0)
 
 
 class Deployment(Response):
@@ -161,6 +205,9 @@ class Deployment(Response):
     paused: bool
     concurrency_limit: int | None
     crash_retries: int
+    schedules: list[Schedule] = Field(default_factory=list)
+    catchup: CatchUp = CatchUp.LATEST
+    max_lateness_seconds: float | None = None
     status: PoolStatus
     created: datetime
     updated: datetime
@@ -235,6 +282,8 @@ class FlowRun(Response):
     lease_expires: datetime | None
     idempotency_key: str | None
     result: Any = None
+    # SCHEDULED and past its start by more than the server's late threshold
+    late: bool = False
 
 
 class FlowRunStarted(FlowRun):

@@ -39,7 +39,7 @@ def test_pool_lifecycle(server) -> None:
     [
         ({"name": "bad/name", "type": "process"}, 422, "name", "letters, digits"),
         ({"name": "a b", "type": "process"}, 422, "name", "letters, digits"),
-        ({"name": "p", "type": "nope"}, 422, "type", "known types: process"),
+        ({"name": "p", "type": "nope"}, 422, "type", "known types:"),
         ({"name": "p", "type": "process", "concurrency_limit": -1}, 422, "concurrency_limit", ""),
         (
             {

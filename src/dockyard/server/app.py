@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from dockyard._version import __version__
-from dockyard.server import errors, security, services
+from dockyard.server import errors, scheduler, security, services
 from dockyard.server.api import (
     admin,
     deployments,
@@ -21,6 +22,7 @@ from dockyard.server.api import (
     work_pools,
 )
 from dockyard.server.db import Database
+from dockyard.server.models import runs
 from dockyard.settings import Settings
 
 
@@ -35,12 +37,14 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
         reaper = asyncio.create_task(
             services.reaper_loop(db, interval=min(2.0, settings.lease_seconds / 5))
         )
+        scheduling = asyncio.create_task(scheduler.scheduler_loop(db, settings))
         try:
             yield
         finally:
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
+            for task in (reaper, scheduling):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await db.dispose()
 
     app = FastAPI(
@@ -52,6 +56,7 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    runs.LATE_AFTER = timedelta(seconds=settings.late_threshold_seconds)
     errors.install(app)
     for module in (admin, flows, deployments, flow_runs, records, work_pools, dispatch):
         app.include_router(module.router, prefix="/api")

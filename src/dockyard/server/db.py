@@ -39,6 +39,8 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self.notifier = Notifier()
+        # set after a commit that changed schedules: the scheduler runs at once
+        self.schedules_changed = asyncio.Event()
         self._listener: PostgresListener | None = None
         if self.is_sqlite:
             self._prepare_sqlite_path()
@@ -106,6 +108,8 @@ class Database:
                     await session.execute(text(f"NOTIFY {CHANNEL}"))
             if session.info.get("wake"):
                 self.notifier.notify()
+            if session.info.get("schedules"):
+                self.schedules_changed.set()
 
     async def write_retrying(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run ``work`` in a write transaction, once more if a concurrent insert won a race.

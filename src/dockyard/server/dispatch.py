@@ -104,6 +104,9 @@ async def _claim_from_pool(
     queues = {q.id: q for q in await session.scalars(queue_query)}
     if not queues:
         return []
+    from dockyard.server.scheduler import apply_catchup
+
+    await apply_catchup(session, utcnow(), pool.id)
     in_pool = FlowRunRow.work_pool_id == pool.id
     by_queue = await _live_counts(session, FlowRunRow.work_queue_id, in_pool)
     pool_live = sum(by_queue.values())

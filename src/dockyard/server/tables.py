@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -153,12 +154,29 @@ class DeploymentRow(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     concurrency_limit: Mapped[int | None] = mapped_column(Integer)
     crash_retries: Mapped[int] = mapped_column(Integer, default=0)
+    catchup: Mapped[str] = mapped_column(String(10), default="latest", server_default="latest")
+    max_lateness_seconds: Mapped[float | None] = mapped_column(Float)
     # the serve process that runs this deployment (no pool)
     serve_worker_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("workers.id", ondelete="SET NULL")
     )
     created: Mapped[datetime] = _created()
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ScheduleRow(Base):
+    __tablename__ = "deployment_schedules"
+    id: Mapped[uuid.UUID] = _id()
+    deployment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    cron: Mapped[str | None] = mapped_column(String(200))
+    interval: Mapped[float | None] = mapped_column(Float)
+    anchor_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rrule: Mapped[str | None] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(String(100), default="UTC")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created: Mapped[datetime] = _created()
 
 
 class FlowRunRow(Base):
@@ -184,6 +202,10 @@ class FlowRunRow(Base):
     )
     parent_flow_run_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("flow_runs.id", ondelete="SET NULL")
+    )
+    # the schedule that made this run (its not-started runs go when the schedule changes)
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("deployment_schedules.id", ondelete="SET NULL"), index=True
     )
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     job_variables: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard.server.api.deps import DB, Config, Limit, Offset
-from dockyard.server.models import flows, runs
+from dockyard.server.models import flows, runs, schedules
 from dockyard.server.tables import DeploymentRow, FlowRow, WorkPoolRow
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
@@ -99,3 +99,42 @@ async def create_deployment_run(
         return await runs.run_schema(session, run.id)
 
     return await db.write_retrying(work)
+
+
+# ---------------------------------------------------------------- schedules
+
+
+@router.get("/{deployment_id}/schedules")
+async def list_schedules(deployment_id: uuid.UUID, db: DB) -> list[schemas.Schedule]:
+    async with db.read() as session:
+        await flows.read_deployment(session, deployment_id)
+        return [
+            schedules.schema(row) for row in await schedules.of_deployment(session, deployment_id)
+        ]
+
+
+@router.post("/{deployment_id}/schedules", status_code=201)
+async def create_schedule(
+    deployment_id: uuid.UUID, body: schemas.ScheduleCreate, db: DB
+) -> schemas.Schedule:
+    async with db.write() as session:
+        deployment = await flows.read_deployment(session, deployment_id)
+        return schedules.schema(await schedules.add(session, deployment, body))
+
+
+@router.patch("/{deployment_id}/schedules/{schedule_id}")
+async def update_schedule(
+    deployment_id: uuid.UUID, schedule_id: uuid.UUID, body: schemas.ScheduleUpdate, db: DB
+) -> schemas.Schedule:
+    async with db.write() as session:
+        row = await schedules.read(session, deployment_id, schedule_id)
+        if body.active is not None:
+            await schedules.set_active(session, row, body.active)
+        return schedules.schema(row)
+
+
+@router.delete("/{deployment_id}/schedules/{schedule_id}", status_code=204)
+async def delete_schedule(deployment_id: uuid.UUID, schedule_id: uuid.UUID, db: DB) -> Response:
+    async with db.write() as session:
+        await schedules.remove(session, await schedules.read(session, deployment_id, schedule_id))
+    return Response(status_code=204)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from dockyard import schemas
 from dockyard.server import dispatch
@@ -25,11 +25,16 @@ async def heartbeat(
 
 
 @router.post("/workers/claim")
-async def claim(body: schemas.ClaimRequest, db: DB, settings: Config) -> list[schemas.ClaimedRun]:
+async def claim(
+    body: schemas.ClaimRequest, db: DB, settings: Config, request: Request
+) -> list[schemas.ClaimedRun]:
     """Answer at once with due runs, otherwise wait (up to ``wait`` seconds) for some."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(body.wait, settings.long_poll_seconds)
     while True:
+        if await request.is_disconnected():
+            # the worker stopped or died while waiting: runs claimed now would reach no one
+            return []
         async with db.write() as session:
             claimed = await dispatch.claim(session, body, lease_seconds=settings.lease_seconds)
             due = None if claimed else await dispatch.next_due(session, body)

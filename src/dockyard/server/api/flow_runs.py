@@ -41,6 +41,7 @@ async def list_flow_runs(
     work_pool_name: str | None = None,
     parent_flow_run_id: uuid.UUID | None = None,
     state: Annotated[list[schemas.StateType] | None, Query()] = None,
+    late: bool | None = None,
     limit: Limit = 200,
     offset: Offset = 0,
 ) -> list[schemas.FlowRun]:
@@ -53,6 +54,7 @@ async def list_flow_runs(
             work_pool_name=work_pool_name,
             parent_flow_run_id=parent_flow_run_id,
             states=state or (),
+            late=late,
             limit=limit,
             offset=offset,
         )

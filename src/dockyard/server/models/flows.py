@@ -147,13 +147,19 @@ async def upsert_deployment(session: AsyncSession, body: schemas.DeploymentCreat
     if deployment is None:
         deployment = DeploymentRow(flow_id=flow.id, name=body.name)
         session.add(deployment)
-    values = body.model_dump(exclude={"flow_name", "name", "work_pool_name", "work_queue_name"})
+    values = body.model_dump(
+        exclude={"flow_name", "name", "work_pool_name", "work_queue_name", "schedules"}
+    )
     for key, value in values.items():
         setattr(deployment, key, value)
     deployment.work_pool_id = pool.id if pool else None
     deployment.work_queue_id = queue.id if queue else None
     deployment.updated = utcnow()
     await session.flush()
+    if body.schedules is not None:
+        from dockyard.server.models import schedules
+
+        await schedules.replace(session, deployment, body.schedules)
     return deployment
 
 
@@ -178,8 +184,10 @@ async def update_deployment(
         assert pool is not None
         jobs.validate_variables(pool.base_job_template, values["job_variables"])
     for key, value in values.items():
-        if value is not None or key == "concurrency_limit":
+        if value is not None or key in ("concurrency_limit", "max_lateness_seconds"):
             setattr(deployment, key, value)
+    if "paused" in values:
+        session.info["schedules"] = True  # a resumed deployment gets its runs at once
     deployment.updated = utcnow()
     return deployment
 
@@ -187,6 +195,8 @@ async def update_deployment(
 async def deployment_schema(
     session: AsyncSession, deployment: DeploymentRow, offline_after: float
 ) -> schemas.Deployment:
+    from dockyard.server.models import schedules as sched
+
     flow = await session.get(FlowRow, deployment.flow_id)
     pool = (
         await session.get(WorkPoolRow, deployment.work_pool_id) if deployment.work_pool_id else None
@@ -218,6 +228,9 @@ async def deployment_schema(
         paused=deployment.paused,
         concurrency_limit=deployment.concurrency_limit,
         crash_retries=deployment.crash_retries,
+        schedules=[sched.schema(row) for row in await sched.of_deployment(session, deployment.id)],
+        catchup=deployment.catchup,
+        max_lateness_seconds=deployment.max_lateness_seconds,
         status=status,
         created=deployment.created,
         updated=deployment.updated,

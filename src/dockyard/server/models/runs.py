@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -25,6 +25,18 @@ from dockyard.server.tables import (
     WorkQueueRow,
     utcnow,
 )
+
+# Set by the app from the late threshold setting: a SCHEDULED run past its start by more
+# than this is LATE (a label shown and filtered on, not a state).
+LATE_AFTER = timedelta(seconds=15)
+
+
+def is_late(run: FlowRunRow) -> bool:
+    return (
+        run.state == S.SCHEDULED
+        and run.scheduled_start is not None
+        and utcnow() - run.scheduled_start > LATE_AFTER
+    )
 
 
 async def read_run(session: AsyncSession, run_id: uuid.UUID, *, lock: bool = False) -> FlowRunRow:
@@ -158,6 +170,7 @@ def to_schema(row: Sequence[Any]) -> schemas.FlowRun:
         lease_expires=run.lease_expires,
         idempotency_key=run.idempotency_key,
         result=run.result,
+        late=is_late(run),
     )
 
 
@@ -178,6 +191,7 @@ async def list_runs(
     states: Sequence[S] = (),
     parent_flow_run_id: uuid.UUID | None = None,
     scheduled_before: datetime | None = None,
+    late: bool | None = None,
     limit: int = 200,
     offset: int = 0,
 ) -> list[schemas.FlowRun]:
@@ -198,6 +212,11 @@ async def list_runs(
         query = query.where(FlowRunRow.parent_flow_run_id == parent_flow_run_id)
     if scheduled_before:
         query = query.where(FlowRunRow.scheduled_start <= scheduled_before)
+    if late is not None:
+        overdue = (FlowRunRow.state == S.SCHEDULED) & (
+            FlowRunRow.scheduled_start < utcnow() - LATE_AFTER
+        )
+        query = query.where(overdue if late else ~overdue)
     query = query.order_by(FlowRunRow.created.desc(), FlowRunRow.id).limit(limit).offset(offset)
     return [to_schema(row) for row in (await session.execute(query)).all()]
 
