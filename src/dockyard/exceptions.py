@@ -11,7 +11,11 @@
     │   ├── InvalidInput          422: a field's value was refused
     │   └── ServerError           5xx (always a bug in the server)
     ├── IncompatibleServer        the server speaks another API version
-    └── FlowRunAborted            the server fenced off this run (its lease is no longer ours)
+    ├── FlowRunAborted            the server fenced off this run (its lease is no longer ours)
+    ├── ParameterValidationError  a flow's parameter does not fit its type hint (a ValueError)
+    └── LaunchError               a worker could not start a run's infrastructure
+
+    FlowRunTerminated             (a BaseException) the engine running the flow got SIGTERM
 
 Messages are meant for people: they say what was wrong and what to do.
 """
@@ -25,9 +29,12 @@ __all__ = [
     "Conflict",
     "DockyardError",
     "FlowRunAborted",
+    "FlowRunTerminated",
     "IncompatibleServer",
     "InvalidInput",
+    "LaunchError",
     "NotFound",
+    "ParameterValidationError",
     "ServerError",
     "ServerUnreachable",
     "Unauthorized",
@@ -105,4 +112,27 @@ class FlowRunAborted(DockyardError):
 
     The run was declared CRASHED (its lease expired) or cancelled; another attempt may be
     running, so this one stops.
+    """
+
+
+class ParameterValidationError(DockyardError, ValueError):
+    """Raised before a flow starts when a parameter's value does not fit its type hint.
+
+    The message names the flow and the parameter, and says what was expected.
+    """
+
+
+class FlowRunTerminated(BaseException):
+    """Raised in a flow's main thread when the engine running it is sent SIGTERM.
+
+    It is not an ``Exception``, so that ``except Exception`` in a flow does not swallow it:
+    the run ends CANCELLED if it was asked to cancel, CRASHED otherwise.
+    """
+
+
+class LaunchError(DockyardError):
+    """Raised by a worker type when a run's infrastructure cannot start.
+
+    The message says why in plain words (a missing command or directory, an image that
+    cannot be pulled); the worker records it as the reason the run CRASHED.
     """

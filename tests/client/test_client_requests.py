@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
+import pkgutil
 import uuid
+from types import ModuleType
 
 import httpx
 import pytest
 
 import dockyard.client
 from dockyard import schemas
-from dockyard.client import AsyncClient, Client, RetryPolicy, _async, _calls, _pool_calls, _sync
+from dockyard.client import AsyncClient, Client, RetryPolicy, _async, _pool_calls, _sync
 from dockyard.exceptions import NotFound, ServerError
 
 API = "http://dockyard.test/api"
@@ -166,10 +169,19 @@ def _endpoints(cls: type) -> set[str]:
     return {name for name, value in vars(cls).items() if isinstance(value, kinds)}
 
 
+def _call_modules() -> list[ModuleType]:
+    """Every module of call builders: ``dockyard.client._calls`` and ``_*_calls``."""
+    return [
+        importlib.import_module(f"dockyard.client.{info.name}")
+        for info in pkgutil.iter_modules(dockyard.client.__path__)
+        if info.name == "_calls" or info.name.endswith("_calls")
+    ]
+
+
 def test_both_clients_have_every_call() -> None:
     builders = {
         name
-        for module in (_calls, _pool_calls)
+        for module in _call_modules()
         for name, value in vars(module).items()
         if inspect.isfunction(value)
         and value.__module__ == module.__name__

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli import config, deployment, flow_run, server, work_pool, work_queue
+from dockyard.cli import config, deployment, flow_run, server, work_pool, work_queue, worker
 from dockyard.exceptions import DockyardError
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
 app.add_typer(server.app, name="server")
 app.add_typer(work_pool.app, name="work-pool")
 app.add_typer(work_queue.app, name="work-queue")
+app.add_typer(worker.app, name="worker")
 app.add_typer(deployment.app, name="deployment")
 app.add_typer(flow_run.app, name="flow-run")
 app.add_typer(config.app, name="config")

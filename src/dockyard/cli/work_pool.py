@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dockyard.cli._common import JsonFlag, build, open_client, read_json_object
+from dockyard.cli._common import (
+    JsonFlag,
+    build,
+    deployment_name,
+    open_client,
+    read_json_object,
+)
 from dockyard.exceptions import DockyardError
 
 if TYPE_CHECKING:
@@ -213,3 +219,29 @@ def get_default_base_job_template(
     with open_client() as client:
         found = client.read_worker_type(worker_type)
     out.print_json(found.base_job_template)
+
+
+@app.command("preview")
+def preview(
+    name: NameArg,
+    deployment: Annotated[
+        str | None,
+        typer.Option(
+            "--deployment",
+            "-d",
+            metavar="FLOW/NAME",
+            help="Add this deployment's job variables to the pool's defaults.",
+        ),
+    ] = None,
+) -> None:
+    """Print the job configuration a worker of the pool would get, as JSON.
+
+    ``{{ $NAME }}`` placeholders stay: each worker fills them from its own environment.
+    """
+    from dockyard.cli import _output as out
+
+    if deployment is not None:
+        deployment_name(deployment)
+    with open_client() as client:
+        config = client.preview_job_configuration(name, deployment)
+    out.print_json(config)

@@ -13,7 +13,9 @@ import httpx
 from dockyard import schemas
 from dockyard.client import _calls as c
 from dockyard.client import _core
+from dockyard.client import _dispatch_calls as dc
 from dockyard.client import _pool_calls as pc
+from dockyard.client import _schedule_calls as sc
 from dockyard.client._config import resolve, version_mismatch
 
 P = ParamSpec("P")
@@ -189,6 +191,15 @@ class AsyncClient:
 
     list_workers = _Endpoint(pc.list_workers)
     delete_worker = _Endpoint(pc.delete_worker)
+
+    heartbeat = _Endpoint(dc.heartbeat)
+    claim = _Endpoint(dc.claim)
+    list_schedules = _Endpoint(sc.list_schedules)
+    create_schedule = _Endpoint(sc.create_schedule)
+    update_schedule = _Endpoint(sc.update_schedule)
+    delete_schedule = _Endpoint(sc.delete_schedule)
+    renew_lease = _Endpoint(dc.renew_lease)
+    preview_job_configuration = _Endpoint(dc.preview_job_configuration)
 
     def __repr__(self) -> str:
         return f"AsyncClient(api_url={self.api_url!r})"

@@ -188,6 +188,7 @@ async def update_deployment(
             setattr(deployment, key, value)
     if "paused" in values:
         session.info["schedules"] = True  # a resumed deployment gets its runs at once
+    session.info["wake"] = True
     deployment.updated = utcnow()
     return deployment
 

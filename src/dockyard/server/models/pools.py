@@ -91,6 +91,7 @@ async def update_pool(
     session: AsyncSession, name: str, body: schemas.WorkPoolUpdate
 ) -> WorkPoolRow:
     pool = await read_pool(session, name)
+    session.info["wake"] = True  # a resumed pool or a raised limit may free runs to claim
     values = body.model_dump(exclude_unset=True)
     if "base_job_template" in values and values["base_job_template"] is not None:
         pool.base_job_template = templates.validate_template(values["base_job_template"])
@@ -179,6 +180,7 @@ async def update_queue(
     session: AsyncSession, pool: WorkPoolRow, name: str, body: schemas.WorkQueueUpdate
 ) -> WorkQueueRow:
     queue = await read_queue(session, pool, name)
+    session.info["wake"] = True
     values = body.model_dump(exclude_unset=True)
     if values.get("priority") is not None and values["priority"] != queue.priority:
         queue.priority = 0  # out of the way while the others make room
