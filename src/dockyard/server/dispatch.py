@@ -106,7 +106,8 @@ async def _claim_from_pool(
         return []
     from dockyard.server.scheduler import apply_catchup
 
-    await apply_catchup(session, utcnow(), pool.id)
+    now = utcnow()  # one instant for catch-up and for what is due
+    await apply_catchup(session, now, pool.id)
     in_pool = FlowRunRow.work_pool_id == pool.id
     by_queue = await _live_counts(session, FlowRunRow.work_queue_id, in_pool)
     pool_live = sum(by_queue.values())
@@ -117,7 +118,7 @@ async def _claim_from_pool(
         .where(
             in_pool,
             FlowRunRow.state == S.SCHEDULED,
-            FlowRunRow.scheduled_start <= utcnow(),
+            FlowRunRow.scheduled_start <= now,
             FlowRunRow.work_queue_id.in_(list(queues)),
         )
         .order_by(WorkQueueRow.priority, FlowRunRow.scheduled_start, FlowRunRow.id)
