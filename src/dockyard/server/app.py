@@ -11,7 +11,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from dockyard._version import __version__
-from dockyard.server import errors, scheduler, security, services
+from dockyard.server import errors, scheduler, security, services, ui
 from dockyard.server.api import (
     admin,
     deployments,
@@ -60,6 +60,7 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
     errors.install(app)
     for module in (admin, flows, deployments, flow_runs, records, work_pools, dispatch):
         app.include_router(module.router, prefix="/api")
+    ui.mount(app, settings)  # after the API: its routes match first
     if settings.server_api_key:
         app.add_middleware(security.ApiKey, key=settings.server_api_key)
     app.add_middleware(

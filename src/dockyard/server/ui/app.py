@@ -1,0 +1,39 @@
+"""The UI as an ASGI app of its own, built at its first request (see ``mount``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.datastructures import State
+from starlette.staticfiles import StaticFiles
+
+from dockyard.server.ui import web
+from dockyard.server.ui.auth import Guard
+from dockyard.server.ui.pages import (
+    auth_pages,
+    custom_run,
+    dashboard,
+    deployments,
+    flows,
+    pool_create,
+    pools,
+    runs,
+)
+from dockyard.settings import Settings
+
+STATIC = Path(__file__).parent / "static"
+
+
+def build(state: State, settings: Settings) -> FastAPI:
+    """The UI's pages and static files; ``state`` is the server app's (its database)."""
+    ui = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    ui.state = state
+    state.ui_guard = Guard.from_api_key(settings.server_api_key)
+    web.install(ui)
+    ui.mount("/static", StaticFiles(directory=STATIC), name="static")
+    ui.include_router(auth_pages.router)
+    # the create form's route comes before the pool pages' `/work-pools/{name}`
+    for module in (dashboard, pool_create, pools, custom_run, deployments, runs, flows):
+        ui.include_router(module.router)
+    return ui

@@ -1,0 +1,77 @@
+"""Secret values are never shown: whatever a JSON schema marks ``"format": "password"``."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+MASK = "••••••"
+
+
+def resolve(spec: Any, root: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` with a local ``$ref`` (``#/$defs/X``) followed; ``{}`` for anything else."""
+    if not isinstance(spec, dict):
+        return {}
+    ref = spec.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        return {**resolve(target, root), **{k: v for k, v in spec.items() if k != "$ref"}}
+    return spec
+
+
+def is_secret(spec: Any, root: Mapping[str, Any]) -> bool:
+    return resolve(spec, root).get("format") == "password"
+
+
+def mask(value: Any, spec: Any, root: Mapping[str, Any]) -> Any:
+    """A copy of ``value`` with every part that ``spec`` marks secret replaced by the mask."""
+    spec = resolve(spec, root)
+    if value is None or value == "":
+        return value
+    if spec.get("format") == "password":
+        return MASK
+    variants = [resolve(s, root) for s in spec.get("anyOf", []) + spec.get("oneOf", [])]
+    if any(v.get("format") == "password" for v in variants):
+        return MASK
+    if isinstance(value, dict):
+        properties = spec.get("properties", {})
+        extra = spec.get("additionalProperties", {})
+        for variant in variants:
+            properties = {**variant.get("properties", {}), **properties}
+        return {k: mask(v, properties.get(k, extra), root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(item, spec.get("items", {}), root) for item in value]
+    return value
+
+
+def mask_variables(variables: Mapping[str, Any], template: Mapping[str, Any]) -> dict[str, Any]:
+    """Job variables (a deployment's or a run's) as the pool's template allows showing them."""
+    schema = template.get("variables", {})
+    properties = schema.get("properties", {})
+    shown: dict[str, Any] = {}
+    for key, value in variables.items():
+        if "." in key:  # a dotted key (``registry_credentials.password``) names one entry
+            shown[key] = MASK if _dotted_secret(key, schema) else value
+        else:
+            shown[key] = mask(value, properties.get(key, {}), schema)
+    return shown
+
+
+def _dotted_secret(key: str, schema: Mapping[str, Any]) -> bool:
+    spec: Any = schema
+    for part in key.split("."):
+        spec = resolve(spec, schema).get("properties", {}).get(part, {})
+    return is_secret(spec, schema)
+
+
+def mask_template(template: Mapping[str, Any]) -> dict[str, Any]:
+    """A base job template with the defaults of secret variables masked."""
+    shown = copy.deepcopy(dict(template))
+    schema = shown.get("variables", {})
+    for spec in schema.get("properties", {}).values():
+        if isinstance(spec, dict) and "default" in spec:
+            spec["default"] = mask(spec["default"], spec, schema)
+    return shown
