@@ -14,6 +14,10 @@
         print(f"total: {total}")
         return total
 
+Run a flow by calling it; deploy it to a work pool with ``my_flow.deploy(name, pool)``, or
+serve it from this process with ``my_flow.serve(name)`` (several: ``serve(d1, d2)`` with
+``d = my_flow.to_deployment(name)``); trigger runs with :mod:`dockyard.deployments`.
+
 Importing this package is light: it loads the decorators only. What a run needs is imported
 at the first call of a flow.
 """
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
     from dockyard.sdk.context import FlowRunContext, TaskRunContext, get_run_context
     from dockyard.sdk.futures import FutureList, TaskFuture, unmapped
     from dockyard.sdk.logs import get_logger
+    from dockyard.sdk.serve import serve
 
 __all__ = [
     "Flow",
@@ -43,6 +48,7 @@ __all__ = [
     "flow",
     "get_logger",
     "get_run_context",
+    "serve",
     "task",
     "task_input_hash",
     "unmapped",
@@ -58,6 +64,7 @@ _LAZY = {
     "FutureList": "dockyard.sdk.futures",
     "unmapped": "dockyard.sdk.futures",
     "task_input_hash": "dockyard.sdk.cache",
+    "serve": "dockyard.sdk.serve",
 }
 
 

@@ -40,18 +40,16 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorded]:
     recorded = Recorded()
 
     class RecordingApi(api.ServerApi):
-        def warm(self) -> None:
-            return None
-
         def create_flow_run(self, **fields: Any) -> tuple[uuid.UUID, str, uuid.UUID | None]:
             run_id = uuid.uuid4()
             recorded.add("create", {"id": run_id, **fields})
             return run_id, f"run-{len(recorded.runs)}", uuid.uuid4()
 
-        def set_state(self, run_id: uuid.UUID, state: str, **fields: Any) -> None:
+        def set_state(self, run_id: uuid.UUID, state: str, **fields: Any) -> dict[str, Any]:
             if state in recorded.refuse:
                 raise FlowRunAborted(f"refused {state}")
             recorded.add("state", {"run_id": run_id, "state": state, **fields})
+            return {"id": str(run_id), "state": state}
 
         def renew_lease(self, run_id: uuid.UUID, lease_token: uuid.UUID) -> str:
             if "renew" in recorded.refuse:

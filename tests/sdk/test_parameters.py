@@ -10,8 +10,8 @@ import pytest
 from pydantic import BaseModel
 
 from dockyard import flow
+from dockyard.exceptions import ParameterValidationError
 from dockyard.sdk.docstrings import docstring_arguments
-from dockyard.sdk.parameters import ParameterValidationError
 
 
 class Color(Enum):

@@ -1,12 +1,16 @@
-"""``dockyard deployment``: look at and remove deployments."""
+"""``dockyard deployment``: run deployments, look at them, remove them."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dockyard.cli._common import JsonFlag, deployment_name, open_client
+
+if TYPE_CHECKING:
+    from dockyard.client import Client
+    from dockyard.schemas import Deployment, FlowRun
 
 app = typer.Typer(
     help="Manage deployments: flows registered to run on a work pool or a serve process.",
@@ -39,18 +43,21 @@ def ls(
     if not deployments:
         out.say("No deployments yet; create one with flow.deploy(...) or flow.serve(...).")
         return
+    from dockyard.cli import _waiting
+
+    with open_client() as client:
+        facts = _waiting.gather(client, deployments)
     rows = [
         (
             f"{d.flow_name}/{d.name}",
             d.id,
             d.work_pool_name or "(served)",
             out.styled(d.status),
-            "yes" if d.paused else "no",
-            d.updated,
+            _waiting.waiting(d, facts) or "-",
         )
         for d in deployments
     ]
-    out.table(["Name", "ID", "Work pool", "Status", "Paused", "Updated"], rows)
+    out.table(["Name", "ID", "Work pool", "Status", "Runs waiting"], rows)
 
 
 @app.command("inspect")
@@ -98,3 +105,99 @@ def delete(name: NameArg) -> None:
         found = client.read_deployment_by_name(deployment_name(name))
         client.delete_deployment(found.id)
     out.say(f"Deleted deployment '{found.flow_name}/{found.name}'.")
+
+
+@app.command("run")
+def run(
+    name: NameArg,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            metavar="KEY=VALUE",
+            help="A parameter of the run (repeatable); VALUE is read as JSON when it parses.",
+        ),
+    ] = None,
+    params: Annotated[
+        str | None,
+        typer.Option("--params", metavar="JSON", help="The run's parameters as a JSON object."),
+    ] = None,
+    job_variable: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--job-variable",
+            "-jv",
+            metavar="KEY=VALUE",
+            help="A job variable of the run (repeatable; env.NAME=value sets one variable).",
+        ),
+    ] = None,
+    start_in: Annotated[
+        str | None,
+        typer.Option("--start-in", metavar="DURATION", help="Start later: 30s, 10m, 2h, 1d."),
+    ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Print states and logs until the run ends; fail unless it completes."
+        ),
+    ] = False,
+) -> None:
+    """Create a run of a deployment; print its name and id."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from dockyard import schemas
+    from dockyard.cli._common import build
+    from dockyard.cli._run_options import parse_duration, parse_pairs, parse_params
+
+    values = parse_params(params, param)
+    variables = parse_pairs(job_variable, "--job-variable")
+    start = None
+    if start_in is not None:
+        start = datetime.now(UTC) + timedelta(seconds=parse_duration(start_in))
+    request = build(
+        schemas.DeploymentRunCreate,
+        parameters=values,
+        job_variables=variables,
+        scheduled_start=start,
+        idempotency_key=str(uuid.uuid4()),
+    )
+    with open_client() as client:
+        found = client.read_deployment_by_name(deployment_name(name))
+        created = client.create_deployment_run(found.id, request)
+        _print_created(client, found, created)
+        if watch:
+            _watch(client, created)
+
+
+def _print_created(client: Client, deployment: Deployment, run: FlowRun) -> None:
+    from datetime import UTC, datetime
+
+    from dockyard.cli import _output as out
+    from dockyard.sdk.local_server import ui_url
+
+    out.say(f"Created flow run '{run.name}' ({run.id}).")
+    out.say(f"  UI: {ui_url(client.api_url)}runs/{run.id}")
+    start = run.scheduled_start
+    if start is not None and start > datetime.now(UTC):
+        out.say(f"  Scheduled to start at {out.when(start)} ({out.ago(start)}).")
+    if str(deployment.status) != "READY":
+        from dockyard.cli import _waiting
+
+        facts = _waiting.gather(client, [deployment], every=True)
+        out.say(f"  It will wait: {_waiting.why(deployment, facts)}.", "yellow")
+
+
+def _watch(client: Client, run: FlowRun) -> None:
+    from dockyard.cli import _output as out
+    from dockyard.cli._watch import watch
+
+    try:
+        final = watch(client, run.id)
+    except KeyboardInterrupt:
+        out.say(f"Stopped watching; flow run '{run.name}' goes on.")
+        raise typer.Exit(130) from None
+    out.say(f"Flow run '{final.name}' ended {final.state}.", out.STATE_STYLES.get(str(final.state)))
+    if str(final.state) != "COMPLETED":
+        raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""``dockyard flow-run``: list flow runs, inspect one, read its logs."""
+"""``dockyard flow-run``: list flow runs, inspect one, read its logs, cancel one."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from dockyard.client import Client
     from dockyard.schemas import FlowRun, State
 
-app = typer.Typer(help="Look at flow runs and their logs.", no_args_is_help=True)
+app = typer.Typer(help="Look at flow runs and their logs; cancel them.", no_args_is_help=True)
 
 IdArg = Annotated[str, typer.Argument(help="ID of the flow run.", metavar="ID")]
 
@@ -189,17 +189,35 @@ def logs(
 
 def _print_logs(client: Client, run_id: uuid.UUID, after: int | None) -> int | None:
     """Print every log after ``after`` (a log id) and return the last id printed."""
-    import logging
-    import sys
+    from dockyard.cli._watch import print_log
 
     page = 1000
     while True:
         batch = client.read_logs(flow_run_id=run_id, after_id=after, limit=page)
         for log in batch:
-            stamp = log.timestamp.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-            level = logging.getLevelName(log.level)
-            sys.stdout.write(f"{stamp} {level:<8} {log.message}\n")
+            print_log(log)
             after = log.id
-        sys.stdout.flush()
         if len(batch) < page:
             return after
+
+
+@app.command("cancel")
+def cancel(id: IdArg) -> None:
+    """Cancel a flow run: a scheduled one at once, a started one by its worker.
+
+    A SCHEDULED run becomes CANCELLED; a PENDING or RUNNING one becomes CANCELLING, and the
+    worker (or serve process) running it stops it, which makes it CANCELLED.
+    """
+    from dockyard.cli import _output as out
+
+    run_id = parse_id(id, "flow run")
+    with open_client() as client:
+        run = client.cancel_flow_run(run_id)
+    state = str(run.state)
+    if state == "CANCELLING":
+        out.say(
+            f"Flow run '{run.name}' ({run.id}) is CANCELLING: the process running it is being "
+            "stopped, then it is CANCELLED."
+        )
+    else:
+        out.say(f"Flow run '{run.name}' ({run.id}) is {state}.")

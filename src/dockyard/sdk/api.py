@@ -1,79 +1,89 @@
-"""The server calls the SDK makes while it runs flows, over :class:`dockyard.client.Client`.
+"""The server calls flow runs make, over :class:`~dockyard.sdk.transport.LeanTransport`.
 
-Batches of task runs and logs are sent as plain JSON (built by the tracker's thread), through
-the client's :class:`~dockyard.client.Call` so they get its retries and error mapping without
-building a pydantic model per record.
+Flows called directly and flow runs started by the engine use the same calls. Bodies and
+answers are plain JSON: no HTTP client library and no pydantic model is imported to run a
+flow, which keeps the engine's process cheap to start.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from dockyard.exceptions import Conflict, FlowRunAborted
+from dockyard._version import __version__
+from dockyard.exceptions import Conflict, FlowRunAborted, IncompatibleServer
+from dockyard.sdk.transport import LeanTransport
 
-if TYPE_CHECKING:
-    import httpx
+__all__ = ["API_VERSION", "ServerApi", "close_connections", "version_problem"]
 
-    from dockyard.client import Client
+# The API version this SDK speaks: ``dockyard.schemas.API_VERSION``, repeated here so that
+# running a flow never imports pydantic (a unit test keeps the two in step).
+API_VERSION = "1"
 
-__all__ = ["ServerApi"]
-
-_clients: dict[tuple[str, str | None], tuple[Client, Client]] = {}
-_clients_lock = threading.Lock()
-
-
-def _count(response: httpx.Response) -> int:
-    return int(response.json()["count"])
+_transports: dict[tuple[str, str | None], LeanTransport] = {}
+_transports_lock = threading.Lock()
 
 
-def _clients_for(api_url: str, api_key: str | None) -> tuple[Client, Client]:
-    """Return (probe, main) clients for a server, made once per process and kept alive.
+def _after_fork() -> None:
+    # A forked child must not share its parent's connections (nor a lock held at the fork).
+    global _transports_lock
+    _transports.clear()
+    _transports_lock = threading.Lock()
 
-    The probe client tries once: a flow started with no server running learns it at once
-    and runs untracked. The main client retries transient failures. They share one pool.
-    """
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _transport(api_url: str, api_key: str | None) -> LeanTransport:
+    """Return the process's transport for a server: its connections are shared."""
     key = (api_url, api_key)
-    with _clients_lock:
-        pair = _clients.get(key)
-        if pair is None:
-            import httpx
+    with _transports_lock:
+        transport = _transports.get(key)
+        if transport is None:
+            transport = _transports[key] = LeanTransport(api_url, api_key)
+    return transport
 
-            from dockyard.client import Client, RetryPolicy
 
-            transport = httpx.HTTPTransport(retries=0)
-            probe = Client(
-                api_url=api_url,
-                api_key=api_key or "",
-                retry=RetryPolicy(attempts=1),
-                transport=transport,
-            )
-            main = Client(api_url=api_url, api_key=api_key or "", transport=transport)
-            pair = _clients[key] = (probe, main)
-    return pair
+def close_connections() -> None:
+    """Close the idle connections to every server (later calls open new ones)."""
+    with _transports_lock:
+        transports = list(_transports.values())
+    for transport in transports:
+        transport.close()
+
+
+def version_problem(api_url: str, answer: dict[str, Any]) -> IncompatibleServer | None:
+    """Return the error to raise when ``answer`` (``GET /version``) is another API version."""
+    theirs = str(answer.get("api_version"))
+    if theirs == API_VERSION:
+        return None
+    return IncompatibleServer(
+        f"the server at {api_url} speaks API version {theirs} "
+        f"(dockyard {answer.get('server_version', '?')}), but this process speaks API version "
+        f"{API_VERSION} (dockyard {__version__}); install the same Dockyard version on both "
+        "sides"
+    )
 
 
 class ServerApi:
-    """The calls of flow runs, task runs and logs, for one server.
-
-    The client is made at first use, so that a run started by the engine pays for importing
-    it off its start path.
-    """
+    """The calls of flow runs, task runs and logs, for one server."""
 
     def __init__(self, api_url: str, api_key: str | None) -> None:
         self.api_url = api_url
-        self._api_key = api_key
+        self.transport = _transport(api_url, api_key)
 
-    def _probe(self) -> Client:
-        return _clients_for(self.api_url, self._api_key)[0]
+    def check_version(self) -> None:
+        """Refuse a server that speaks another API version.
 
-    def _main(self) -> Client:
-        return _clients_for(self.api_url, self._api_key)[1]
-
-    def warm(self) -> None:
-        """Import and build the client now (called from the tracker's thread)."""
-        self._main()
+        Raises:
+            IncompatibleServer: it does; the message says both versions.
+            ServerUnreachable: no server answered.
+        """
+        problem = version_problem(self.api_url, self.transport.get("/version"))
+        if problem is not None:
+            raise problem
 
     def create_flow_run(
         self,
@@ -88,17 +98,26 @@ class ServerApi:
         Raises:
             ServerUnreachable: no server answered (tried once, no retries).
         """
-        from dockyard.schemas import FlowRunCreate
+        body = {
+            "flow_name": flow_name,
+            "parameters": parameters,
+            "parent_flow_run_id": str(parent_flow_run_id) if parent_flow_run_id else None,
+            "tags": tags,
+            "idempotency_key": str(uuid.uuid4()),
+        }
+        run = self.transport.request("POST", "/flow-runs", body, attempts=1)
+        token = run.get("lease_token")
+        return uuid.UUID(run["id"]), str(run["name"]), uuid.UUID(token) if token else None
 
-        body = FlowRunCreate(
-            flow_name=flow_name,
-            parameters=parameters,
-            parent_flow_run_id=parent_flow_run_id,
-            tags=tags,
-            idempotency_key=str(uuid.uuid4()),
-        )
-        run = self._probe().create_flow_run(body)
-        return run.id, run.name, run.lease_token
+    def read_flow_run(self, run_id: uuid.UUID) -> dict[str, Any]:
+        """Read a flow run (JSON of ``FlowRun``)."""
+        run: dict[str, Any] = self.transport.get(f"/flow-runs/{run_id}")
+        return run
+
+    def read_deployment(self, deployment_id: str) -> dict[str, Any]:
+        """Read a deployment (JSON of ``Deployment``)."""
+        deployment: dict[str, Any] = self.transport.get(f"/deployments/{deployment_id}")
+        return deployment
 
     def set_state(
         self,
@@ -108,28 +127,27 @@ class ServerApi:
         lease_token: uuid.UUID | None,
         message: str | None = None,
         result: Any = None,
-    ) -> None:
-        """Move a run to ``state`` (a retry of the call is answered the same).
+    ) -> dict[str, Any]:
+        """Move a run to ``state`` and return the run (a retry of the call is answered the same).
 
         Raises:
             FlowRunAborted: the server refused (409): this process no longer holds the run.
         """
-        from dockyard.schemas import StateTransition, StateType
-
-        transition = StateTransition(
-            state=StateType(state),
-            message=message,
-            idempotency_key=str(uuid.uuid4()),
-            lease_token=lease_token,
-            result=result,
-        )
+        body = {
+            "state": state,
+            "message": message,
+            "idempotency_key": str(uuid.uuid4()),
+            "lease_token": str(lease_token) if lease_token else None,
+            "result": result,
+        }
         try:
-            self._main().set_flow_run_state(run_id, transition)
+            run: dict[str, Any] = self.transport.post(f"/flow-runs/{run_id}/state", body)
         except Conflict as exc:
             raise FlowRunAborted(
                 f"the server refused to move flow run {run_id} to {state} "
                 f"(it is {exc.current_state or 'in another state'}): {exc}"
             ) from exc
+        return run
 
     def renew_lease(self, run_id: uuid.UUID, lease_token: uuid.UUID) -> str:
         """Renew a running flow run's lease; return the run's state.
@@ -137,24 +155,19 @@ class ServerApi:
         Raises:
             FlowRunAborted: the server refused (409): this process no longer holds the run.
         """
-        from dockyard.schemas import LeaseRenewal
-
+        body = {"lease_token": str(lease_token)}
         try:
-            run = self._main().renew_lease(run_id, LeaseRenewal(lease_token=lease_token))
+            run = self.transport.post(f"/flow-runs/{run_id}/lease", body)
         except Conflict as exc:
             raise FlowRunAborted(
                 f"the server refused to renew the lease of flow run {run_id}: {exc}"
             ) from exc
-        return str(run.state)
+        return str(run["state"])
 
     def create_task_runs(self, records: list[dict[str, Any]]) -> None:
         """Send final task-run records (JSON objects of ``TaskRunRecord``), upserted by id."""
-        from dockyard.client import Call
-
-        self._main().send(Call("POST", "/task-runs", _count, body=records, idempotent=True))
+        self.transport.post("/task-runs", records)
 
     def create_logs(self, logs: list[dict[str, Any]]) -> None:
         """Send log lines (JSON objects of ``LogCreate``)."""
-        from dockyard.client import Call
-
-        self._main().send(Call("POST", "/logs", _count, body=logs, idempotent=False))
+        self.transport.post("/logs", logs, idempotent=False)

@@ -131,12 +131,15 @@ class FlowRunContext:
                     self._executor = ThreadPoolExecutor(thread_name_prefix="dockyard-task")
         return self._executor
 
-    def wait_for_tasks(self, *, cancel: bool = False) -> None:
-        """Wait until every submitted task has finished; ``cancel`` drops the unstarted."""
+    def wait_for_tasks(self, *, cancel: bool = False, wait: bool = True) -> None:
+        """Wait until every submitted task has finished; ``cancel`` drops the unstarted.
+
+        ``wait=False`` returns at once (the engine then ends its process).
+        """
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=cancel)
+            executor.shutdown(wait=wait, cancel_futures=cancel)
 
     def __repr__(self) -> str:
         return f"FlowRunContext(flow={self.flow.name!r}, flow_run_id={self.flow_run_id})"

@@ -2,19 +2,24 @@
 
 It is what infrastructure (a worker's subprocess or container) starts for each run:
 
-1. read the run; it must be SCHEDULED or PENDING;
+1. check that the server speaks this engine's API version, and read the run; it must be
+   SCHEDULED or PENDING;
 2. take it: a SCHEDULED run goes to PENDING (which grants a lease) then RUNNING; a PENDING
    run, claimed by a worker, goes to RUNNING with the lease token the worker hands over in
    the environment variable ``DOCKYARD_LEASE_TOKEN``;
-3. read its deployment, run its pull steps, import its entrypoint (``path/to/file.py:fn``
-   relative to the deployment's path, or ``module:fn``), and bind the parameters
-   (the deployment's, overridden by the run's). Any failure here fails the run with the
-   reason, and the engine exits with status 1;
+3. read its deployment, run its pull steps (:mod:`dockyard.sdk.pull`), import its entrypoint
+   (``path/to/file.py:fn`` relative to the deployment's path or to where the pull steps
+   went, or ``module:fn``), and bind the parameters (the deployment's, overridden by the
+   run's). Any failure here fails the run with the reason, and the engine exits with
+   status 1;
 4. run the flow in the context of that run (no new run is created), shipping everything it
    writes to stdout and stderr as logs; exit 0 if it COMPLETED, 1 otherwise.
 
-Steps 1 to 3 use :class:`~dockyard.sdk.transport.LeanTransport` and import only what they
-need: they sit between a run's trigger and its first line of code.
+On SIGTERM the flow stops at once and the run ends CANCELLED if it was asked to cancel,
+CRASHED otherwise (:mod:`dockyard.sdk.termination`); the process then exits at once.
+
+Every call goes through :class:`~dockyard.sdk.transport.LeanTransport`, and only what a run
+needs is imported: the engine's start sits between a run's trigger and its first line.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from dockyard import settings as settings_module
-from dockyard.exceptions import DockyardError
-from dockyard.sdk.transport import LeanTransport
+from dockyard.exceptions import DockyardError, FlowRunTerminated
+from dockyard.sdk.api import ServerApi
+from dockyard.sdk.pull import PullSteps
+from dockyard.sdk.termination import Termination
 
 if TYPE_CHECKING:
     from dockyard.sdk.flows import Flow
@@ -52,7 +59,7 @@ class Engine:
         run_id: the run to run.
         settings: the settings (API URL and key).
         lease_token: the lease a worker claimed the run with, if it did.
-        api: the transport of the start calls (default: one on ``settings.api_url``).
+        api: the server calls (default: on ``settings.api_url``).
     """
 
     def __init__(
@@ -61,23 +68,45 @@ class Engine:
         *,
         settings: Settings,
         lease_token: uuid.UUID | None = None,
-        api: LeanTransport | None = None,
+        api: ServerApi | None = None,
     ) -> None:
         self.run_id = run_id
         self.settings = settings
         self.lease_token = lease_token
-        self.api = api or LeanTransport(settings.api_url, settings.api_key)
+        self.api = api or ServerApi(settings.api_url, settings.api_key)
+        self.termination = Termination()
+        self.pull_steps = PullSteps()
+
+    @property
+    def terminated(self) -> bool:
+        """Whether a signal stopped the run."""
+        return self.termination.signal_name is not None
 
     def run(self) -> int:
         """Run the flow run and return the process's exit status."""
+        self.termination.install()
         try:
-            run = self.api.get(f"/flow-runs/{self.run_id}")
+            return self._run()
+        except FlowRunTerminated:
+            return EXIT_FAILED  # before the run was taken: nothing of it is this process's
+        finally:
+            self.termination.uninstall()
+            self.pull_steps.cleanup()
+
+    def _run(self) -> int:
+        try:
+            self.api.check_version()
+            run = self.api.read_flow_run(self.run_id)
             handle = self.take(run)
         except DockyardError as exc:
             _say(f"cannot start flow run {self.run_id}: {exc}")
             return EXIT_FAILED
+        self.termination.hold(handle)
         try:
             flow, given = self.prepare(run)
+        except FlowRunTerminated:
+            self.end_before_flow(handle)
+            return EXIT_FAILED
         except Exception as exc:
             self.fail(handle, str(exc))
             return EXIT_FAILED
@@ -100,30 +129,27 @@ class Engine:
         self._transition("RUNNING", token)
         return RunHandle(self.run_id, str(run["name"]), token)
 
-    def _transition(self, state: str, token: uuid.UUID | None, message: str | None = None) -> Any:
-        body = {
-            "state": state,
-            "message": message,
-            "idempotency_key": str(uuid.uuid4()),
-            "lease_token": str(token) if token else None,
-        }
-        return self.api.post(f"/flow-runs/{self.run_id}/state", body)
+    def _transition(
+        self, state: str, token: uuid.UUID | None, message: str | None = None
+    ) -> dict[str, Any]:
+        return self.api.set_state(self.run_id, state, lease_token=token, message=message)
 
     def prepare(self, run: dict[str, Any]) -> tuple[Flow[..., Any], dict[str, Any]]:
-        """Load the deployment's flow and bind the run's parameters.
+        """Run the pull steps, load the deployment's flow and bind the run's parameters.
 
         Raises:
-            DockyardError: no deployment, a broken entrypoint, or parameters that do not fit.
+            DockyardError: no deployment, a failed pull step, a broken entrypoint, or
+                parameters that do not fit.
         """
         from dockyard.sdk.entrypoints import load_flow
 
         if not run.get("deployment_id"):
             raise DockyardError(f"flow run {self.run_id} has no deployment to run")
-        deployment = self.api.get(f"/deployments/{run['deployment_id']}")
+        deployment = self.api.read_deployment(run["deployment_id"])
         if not deployment.get("entrypoint"):
             raise DockyardError(f"deployment {deployment['name']!r} has no entrypoint")
-        self.pull(deployment)
-        flow = load_flow(deployment["entrypoint"], deployment.get("path"), run["flow_name"])
+        base = self.pull_steps.run(deployment.get("pull_steps") or [], deployment.get("path"))
+        flow = load_flow(deployment["entrypoint"], base, run["flow_name"])
         parameters = {**(deployment.get("parameters") or {}), **(run.get("parameters") or {})}
         try:
             given = flow.signature.bind((), parameters)
@@ -131,53 +157,63 @@ class Engine:
             raise DockyardError(f"the run's parameters do not fit the flow: {exc}") from None
         return flow, given
 
-    def pull(self, deployment: dict[str, Any]) -> None:
-        """Run the deployment's pull steps (where its code comes from) before the import.
-
-        Raises:
-            DockyardError: the deployment has pull steps, which this engine cannot run yet.
-        """
-        if deployment.get("pull_steps"):
-            raise DockyardError(
-                f"deployment {deployment['name']!r} has pull steps, which this version of "
-                "the engine does not run"
-            )
-
     def fail(self, handle: RunHandle, message: str) -> None:
         """Report the run FAILED before its flow could start."""
         _say(f"flow run {self.run_id} failed: {message}")
+        self._report(handle, "FAILED", message)
+
+    def end_before_flow(self, handle: RunHandle) -> None:
+        """Report a run stopped by a signal before its flow started."""
+        how = f"terminated by signal {self.termination.signal_name}"
         try:
-            self._transition("FAILED", handle.lease_token, message)
+            cancelling = self.api.read_flow_run(self.run_id)["state"] == "CANCELLING"
+        except DockyardError:
+            cancelling = False
+        if cancelling:
+            self._report(handle, "CANCELLED", f"cancelled ({how})")
+        else:
+            self._report(handle, "CRASHED", f"{how} before the flow started")
+
+    def _report(self, handle: RunHandle, state: str, message: str) -> None:
+        try:
+            self._transition(state, handle.lease_token, message)
         except DockyardError as exc:
-            _say(f"could not report flow run {self.run_id} as FAILED: {exc}")
+            _say(f"could not report flow run {self.run_id} as {state}: {exc}")
 
     # ------------------------------------------------------------ the flow
-
-    def install_signal_handlers(self, handle: RunHandle) -> None:
-        """Decide what a SIGTERM does to the run (nothing special yet: Python's default).
-
-        The place for the process path's cancellation: on SIGTERM the run ends CANCELLED if
-        it was asked to cancel, CRASHED ("terminated by signal") otherwise.
-        """
 
     def execute(self, flow: Flow[..., Any], given: dict[str, Any], handle: RunHandle) -> int:
         """Run the flow in the context of the run; return the exit status."""
         from dockyard.sdk import logs
-        from dockyard.sdk.flow_runs import run_flow_async, run_flow_sync
+        from dockyard.sdk.flow_runs import run_flow_sync
 
-        self.install_signal_handlers(handle)
         with logs.capture_output():
             try:
                 if flow.isasync:
                     import asyncio
 
-                    asyncio.run(run_flow_async(flow, given, handle=handle, settings=self.settings))
+                    asyncio.run(self._run_async(flow, given, handle))
                 else:
                     run_flow_sync(flow, given, handle=handle, settings=self.settings)
             except BaseException:
-                # the run recorded its failure and the run logger printed it
+                # the run recorded how it ended and the run logger printed it
                 return EXIT_FAILED
         return EXIT_COMPLETED
+
+    async def _run_async(
+        self, flow: Flow[..., Any], given: dict[str, Any], handle: RunHandle
+    ) -> Any:
+        import asyncio
+
+        from dockyard.sdk.flow_runs import run_flow_async
+
+        task = asyncio.current_task()
+        assert task is not None
+        self.termination.cancel_on_signal(task)
+        try:
+            return await run_flow_async(flow, given, handle=handle, settings=self.settings)
+        finally:
+            self.termination.restore()
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -205,4 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     except DockyardError as exc:
         _say(str(exc))
         return EXIT_FAILED
-    return engine.run()
+    status = engine.run()
+    if engine.terminated:
+        # The run has reported how it ended; threads of tasks it was running must not hold
+        # the process up.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status

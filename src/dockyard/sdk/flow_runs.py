@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FlowRunner", "call_flow", "run_flow_async", "run_flow_sync"]
 
-FINAL = frozenset({"COMPLETED", "FAILED", "CRASHED"})
+FINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
 
 def call_flow(flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -190,18 +190,40 @@ class FlowRunner:
         self._set_state("COMPLETED", result=result_for_server(value))
 
     def failed(self, exc: BaseException) -> None:
-        """Wait for started tasks, flush, and report FAILED (or CRASHED) with the failure."""
+        """Wait for started tasks, flush, and report how the run ended.
+
+        FAILED for an exception, CRASHED for an interrupt or a signal, CANCELLED when the
+        run was asked to cancel; nothing when the server took the run from this process.
+        A run stopped by a signal does not wait for its running tasks.
+        """
         context = self._context()
-        context.wait_for_tasks(cancel=True)
-        if isinstance(exc, FlowRunAborted) or context.handle.aborted is not None:
-            warn(f"flow run {context.handle.id} stopped: {exc}")
+        handle = context.handle
+        context.wait_for_tasks(cancel=True, wait=handle.terminated is None)
+        if handle.fenced:
+            warn(f"flow run {handle.id} stopped: {handle.aborted}")
             return
-        state = "FAILED" if isinstance(exc, Exception) else "CRASHED"
-        message = describe_failure(exc)
-        self.logger.error("finished in state %s: %s", state, message)
+        state, message = self._ending(exc)
+        level = logging.WARNING if state == "CANCELLED" else logging.ERROR
+        self.logger.log(level, "finished in state %s: %s", state, message)
         context.tracker.flush()
         with contextlib.suppress(FlowRunAborted):  # the flow's own exception is raised
             self._set_state(state, message=message)
+
+    def _ending(self, exc: BaseException) -> tuple[str, str]:
+        """The final state of a run that raised ``exc``, and its message."""
+        context = self._context()
+        handle = context.handle
+        signal_name = handle.terminated
+        if handle.cancel_requested or (signal_name and context.tracker.cancel_requested(handle)):
+            how = f" (terminated by signal {signal_name})" if signal_name else ""
+            return "CANCELLED", f"cancelled{how}"
+        message = describe_failure(exc)
+        if signal_name:
+            trace = message.partition("\n\n")[2]
+            return "CRASHED", f"terminated by signal {signal_name}" + (
+                f"\n\n{trace}" if trace else ""
+            )
+        return ("FAILED" if isinstance(exc, Exception) else "CRASHED"), message
 
     def close(self) -> None:
         """Stop keeping the lease, and the tracker's thread if this run started it."""

@@ -10,9 +10,13 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from dockyard.sdk import options as opt
+from dockyard.sdk.flow_deployments import DeploymentMethods
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from dockyard.sdk.parameters import Signature
+    from dockyard.sdk.sources import FlowSource
 
 __all__ = ["Flow", "flow"]
 
@@ -20,7 +24,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class Flow(Generic[P, R]):
+class Flow(DeploymentMethods, Generic[P, R]):
     """A function whose every call is a flow run. Made by :func:`flow`.
 
     Calling it runs the function and returns its return value (an ``async def`` flow returns
@@ -60,6 +64,7 @@ class Flow(Generic[P, R]):
         self.validate_parameters = bool(validate_parameters)
         self.tags = opt.check_tags(tags, "flow")
         self._signature: Signature | None = None
+        self._source: FlowSource | None = None
         self.__name__ = getattr(fn, "__name__", self.name)
         self.__qualname__ = getattr(fn, "__qualname__", self.name)
         self.__module__ = getattr(fn, "__module__", __name__)
@@ -101,7 +106,22 @@ class Flow(Generic[P, R]):
 
     def with_options(self, **changes: Any) -> Flow[P, R]:
         """Return a copy of this flow with some options changed (same keywords as ``@flow``)."""
-        return Flow(self.fn, **{**self._options(), **changes})
+        copy = Flow(self.fn, **{**self._options(), **changes})
+        copy._source = self._source
+        return copy
+
+    # ------------------------------------------------------------ deployments
+
+    @property
+    def source(self) -> FlowSource | None:
+        """Where deployments find this flow's code, when loaded by ``flow.from_source``."""
+        return self._source
+
+    def with_source(self, source: FlowSource) -> Flow[P, R]:
+        """Return a copy of this flow whose deployments find its code at ``source``."""
+        copy = self.with_options()
+        copy._source = source
+        return copy
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -120,70 +140,123 @@ class Flow(Generic[P, R]):
         return f"Flow(name={self.name!r}, fn={self.__qualname__})"
 
 
-@overload
-def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
+class FlowDecorator:
+    """``@flow`` or ``@flow(name=..., retries=...)``: make a function a :class:`Flow`.
 
-
-@overload
-def flow(
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    version: str | None = None,
-    retries: int = 0,
-    retry_delay_seconds: float | Iterable[float] = 0.0,
-    timeout_seconds: float | None = None,
-    log_prints: bool | None = None,
-    validate_parameters: bool = True,
-    tags: Iterable[str] = (),
-) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
-
-
-def flow(
-    fn: Callable[P, R] | None = None,
-    /,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    version: str | None = None,
-    retries: int = 0,
-    retry_delay_seconds: float | Iterable[float] = 0.0,
-    timeout_seconds: float | None = None,
-    log_prints: bool | None = None,
-    validate_parameters: bool = True,
-    tags: Iterable[str] = (),
-) -> Flow[P, R] | Callable[[Callable[P, R]], Flow[P, R]]:
-    """Make a function a flow: ``@flow`` or ``@flow(name=..., retries=...)``.
-
-    Args:
-        name: the flow's name (default: the function's, with ``_`` turned into ``-``).
-        description: shown with the flow (default: the docstring).
-        version: a version label recorded with the flow's deployments.
-        retries: how many times a failed run is tried again.
-        retry_delay_seconds: seconds to wait before each retry; a list gives one delay per
-            retry (the last one repeats).
-        timeout_seconds: fail a run attempt that takes longer (raises ``TimeoutError``).
-        log_prints: send ``print`` output to the run's logs (it still prints); None
-            inherits from the enclosing run (off at the top level).
-        validate_parameters: validate and coerce arguments from the type hints (pydantic)
-            before the function starts; a bad value fails the run and names the parameter.
-        tags: labels recorded with each run.
+    ``flow.from_source(source, entrypoint)`` loads a flow from a directory or a git
+    repository, for deployments that fetch its code from there.
     """
-    options: dict[str, Any] = {
-        "name": name,
-        "description": description,
-        "version": version,
-        "retries": retries,
-        "retry_delay_seconds": retry_delay_seconds,
-        "timeout_seconds": timeout_seconds,
-        "log_prints": log_prints,
-        "validate_parameters": validate_parameters,
-        "tags": tags,
-    }
-    if fn is None:
 
-        def decorate(fn: Callable[P, R]) -> Flow[P, R]:
-            return Flow(fn, **options)
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Flow[P, R]: ...
 
-        return decorate
-    return Flow(fn, **options)
+    @overload
+    def __call__(
+        self,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        retries: int = 0,
+        retry_delay_seconds: float | Iterable[float] = 0.0,
+        timeout_seconds: float | None = None,
+        log_prints: bool | None = None,
+        validate_parameters: bool = True,
+        tags: Iterable[str] = (),
+    ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+
+    def __call__(
+        self,
+        fn: Callable[P, R] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        retries: int = 0,
+        retry_delay_seconds: float | Iterable[float] = 0.0,
+        timeout_seconds: float | None = None,
+        log_prints: bool | None = None,
+        validate_parameters: bool = True,
+        tags: Iterable[str] = (),
+    ) -> Flow[P, R] | Callable[[Callable[P, R]], Flow[P, R]]:
+        """Make a function a flow: ``@flow`` or ``@flow(name=..., retries=...)``.
+
+        Args:
+            name: the flow's name (default: the function's, with ``_`` turned into ``-``).
+            description: shown with the flow (default: the docstring).
+            version: a version label recorded with the flow's deployments.
+            retries: how many times a failed run is tried again.
+            retry_delay_seconds: seconds to wait before each retry; a list gives one delay
+                per retry (the last one repeats).
+            timeout_seconds: fail a run attempt that takes longer (raises ``TimeoutError``).
+            log_prints: send ``print`` output to the run's logs (it still prints); None
+                inherits from the enclosing run (off at the top level).
+            validate_parameters: validate and coerce arguments from the type hints
+                (pydantic) before the function starts; a bad value fails the run and names
+                the parameter.
+            tags: labels recorded with each run.
+        """
+        options: dict[str, Any] = {
+            "name": name,
+            "description": description,
+            "version": version,
+            "retries": retries,
+            "retry_delay_seconds": retry_delay_seconds,
+            "timeout_seconds": timeout_seconds,
+            "log_prints": log_prints,
+            "validate_parameters": validate_parameters,
+            "tags": tags,
+        }
+        if fn is None:
+
+            def decorate(fn: Callable[P, R]) -> Flow[P, R]:
+                return Flow(fn, **options)
+
+            return decorate
+        return Flow(fn, **options)
+
+    @staticmethod
+    def from_source(
+        source: str | Path,
+        entrypoint: str,
+        *,
+        branch: str | None = None,
+        commit: str | None = None,
+    ) -> Flow[..., Any]:
+        """Load the flow ``entrypoint`` names in ``source``, for deploying it from there.
+
+        ::
+
+            flow.from_source("https://github.com/org/flows.git", "etl.py:nightly").deploy(
+                "nightly", work_pool_name="pool"
+            )
+
+        Args:
+            source: a local directory, or a git repository: a URL (``https://``,
+                ``ssh://``, ``git://``, ``file://``, ``user@host:path``) or a local path
+                ending in ``.git``.
+            entrypoint: ``path/to/file.py:function`` relative to the source's root, or
+                ``module:function``.
+            branch: for a git source, the branch (or tag) to run (default: the default
+                branch, as it is when each run starts).
+            commit: for a git source, the commit to run.
+
+        Returns:
+            The flow; its deployments record the source: a directory as their path, a git
+            repository as a ``git_clone`` pull step that the engine runs before each run.
+
+        Raises:
+            DockyardError: the source cannot be read or cloned, or the entrypoint cannot
+                be loaded.
+        """
+        from dockyard.sdk.sources import load_from_source
+
+        return load_from_source(source, entrypoint, branch=branch, commit=commit)
+
+    def __repr__(self) -> str:
+        return "<dockyard.flow>"
+
+
+flow = FlowDecorator()

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dockyard.exceptions import DockyardError
+from dockyard.exceptions import ParameterValidationError
 from dockyard.sdk.docstrings import docstring_arguments
 
 if TYPE_CHECKING:
@@ -23,10 +23,6 @@ __all__ = ["ParameterValidationError", "Signature"]
 
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-
-
-class ParameterValidationError(DockyardError, ValueError):
-    """Raised before a flow starts when a parameter's value does not fit its type hint."""
 
 
 class Signature:

@@ -134,7 +134,6 @@ class Shipper(threading.Thread):
         self.join(FLUSH_TIMEOUT)
 
     def run(self) -> None:
-        self._guarded(self._api.warm)
         while True:
             self._wake.wait(SHIP_INTERVAL)
             self._wake.clear()

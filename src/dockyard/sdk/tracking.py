@@ -28,10 +28,20 @@ class RunHandle:
 
     ``abort(reason)`` marks the run as no longer ours (fenced off by the server, or
     cancelled): the next task call, and the flow's end, raise FlowRunAborted. A lease keeper
-    (heartbeat) calls it when the server refuses a renewal.
+    (heartbeat) calls it when the server refuses a renewal, or answers that the run was
+    asked to cancel (``cancel_requested``). ``terminated`` names the signal that stopped the
+    engine running the flow (``"SIGTERM"``), if one did.
     """
 
-    __slots__ = ("aborted", "id", "id_text", "lease_token", "name")
+    __slots__ = (
+        "aborted",
+        "cancel_requested",
+        "id",
+        "id_text",
+        "lease_token",
+        "name",
+        "terminated",
+    )
 
     def __init__(self, id: uuid.UUID, name: str, lease_token: uuid.UUID | None = None) -> None:
         self.id = id
@@ -39,10 +49,18 @@ class RunHandle:
         self.name = name
         self.lease_token = lease_token
         self.aborted: str | None = None
+        self.cancel_requested = False
+        self.terminated: str | None = None
 
-    def abort(self, reason: str) -> None:
-        """Mark the run as no longer this process's, for ``reason``."""
+    def abort(self, reason: str, *, cancelled: bool = False) -> None:
+        """Mark the run as no longer this process's, for ``reason`` (a cancellation or not)."""
         self.aborted = reason
+        self.cancel_requested = self.cancel_requested or cancelled
+
+    @property
+    def fenced(self) -> bool:
+        """Whether the server took the run from this process (not for a cancellation)."""
+        return self.aborted is not None and not self.cancel_requested
 
     def check(self) -> None:
         """Raise FlowRunAborted if the run was aborted."""
@@ -127,11 +145,11 @@ class LeaseRenewer(LeaseKeeper):
                 warn(f"could not renew the lease of flow run {handle.id}: {exc}")
             return
         if state == "CANCELLING":
-            self._abort(handle, f"flow run {handle.id} was cancelled")
+            self._abort(handle, f"flow run {handle.id} was cancelled", cancelled=True)
 
-    def _abort(self, handle: RunHandle, reason: str) -> None:
+    def _abort(self, handle: RunHandle, reason: str, *, cancelled: bool = False) -> None:
         self.stop(handle)
-        handle.abort(reason)
+        handle.abort(reason, cancelled=cancelled)
 
 
 class Tracker:
@@ -188,6 +206,16 @@ class Tracker:
             # Without a server the run cannot be reported; the flow itself goes on.
             warn(f"could not report flow run {handle.id} as {state}: {exc}")
 
+    def cancel_requested(self, handle: RunHandle) -> bool:
+        """Whether the run was asked to cancel (it is CANCELLING on the server)."""
+        if handle.cancel_requested:
+            return True
+        try:
+            return bool(self.api.read_flow_run(handle.id)["state"] == "CANCELLING")
+        except DockyardError as exc:
+            warn(f"could not read the state of flow run {handle.id}: {exc}")
+            return False
+
     def add_task_run(self, row: TaskRunRow) -> None:
         """Queue a final task run for the next batch (never waits)."""
         queue = self._task_runs
@@ -239,6 +267,9 @@ class LocalTracker(Tracker):
         self, handle: RunHandle, state: str, *, message: str | None = None, result: Any = None
     ) -> None:
         return None
+
+    def cancel_requested(self, handle: RunHandle) -> bool:
+        return False
 
     def add_task_run(self, row: TaskRunRow) -> None:
         return None

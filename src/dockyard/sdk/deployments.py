@@ -1,0 +1,177 @@
+"""Deployments described in code: what ``flow.deploy()``, ``flow.to_deployment()`` and
+``serve()`` register on the server.
+
+A :class:`Deployment` names a flow and how its runs go: to a work pool (``deploy``) or to
+the process that serves it (``serve``, no pool). Registering one is an upsert by flow name
+and deployment name, so running the same script again updates it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dockyard.exceptions import ApiError, DockyardError
+
+if TYPE_CHECKING:
+    from dockyard import schemas
+    from dockyard.client import Client
+    from dockyard.sdk.flows import Flow
+
+__all__ = ["Deployment", "deploy", "quoted", "register"]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A deployment of a flow, described in code; :func:`register` records it.
+
+    Made by ``flow.to_deployment(...)`` (served, no pool) or by ``flow.deploy(...)``.
+
+    Attributes:
+        flow: the flow to run.
+        name: the deployment's name (unique per flow; no ``/``).
+        work_pool_name: the pool whose workers run it; None for a served deployment.
+        work_queue_name: the pool's queue (default: ``default``).
+        job_variables: overrides of the pool's job template for its runs.
+        parameters: default parameters of its runs (a run's own override them).
+        tags, description, version: shown with it (description and version default to
+            the flow's).
+        concurrency_limit: most runs of it at once.
+        crash_retries: how many times a CRASHED run is scheduled again.
+        paused: its scheduled runs wait until it is resumed.
+    """
+
+    flow: Flow[..., Any]
+    name: str
+    work_pool_name: str | None = None
+    work_queue_name: str | None = None
+    job_variables: Mapping[str, Any] = field(default_factory=dict)
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    description: str | None = None
+    version: str | None = None
+    concurrency_limit: int | None = None
+    crash_retries: int = 0
+    paused: bool = False
+
+    @property
+    def full_name(self) -> str:
+        """``flow-name/deployment-name``, as ``dockyard deployment run`` takes it."""
+        return f"{self.flow.name}/{self.name}"
+
+    def request(self) -> dict[str, Any]:
+        """The ``DeploymentCreate`` body (JSON) that registers this deployment.
+
+        Raises:
+            DockyardError: the flow cannot be located, or a parameter is unknown or not JSON.
+        """
+        from dockyard.sdk.sources import locate
+
+        source = self.flow.source or locate(self.flow)
+        return {
+            "flow_name": self.flow.name,
+            "name": self.name,
+            "entrypoint": source.entrypoint,
+            "path": source.path,
+            "pull_steps": list(source.pull_steps),
+            "description": self.description or self.flow.description,
+            "version": self.version or self.flow.version,
+            "tags": list(self.tags),
+            "parameters": _checked_parameters(self.flow, self.parameters),
+            "parameter_schema": self.flow.parameter_schema(),
+            "work_pool_name": self.work_pool_name,
+            "work_queue_name": self.work_queue_name,
+            "job_variables": dict(self.job_variables),
+            "concurrency_limit": self.concurrency_limit,
+            "crash_retries": self.crash_retries,
+            "paused": self.paused,
+        }
+
+
+def quoted(name: str) -> str:
+    """``name`` quoted for a shell, always in single quotes as in the docs: ``'flow/name'``."""
+    return f"'{name}'" if "'" not in name else shlex.quote(name)
+
+
+def _checked_parameters(flow: Flow[..., Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    names = {p.name for p in flow.signature.parameters}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in flow.signature.parameters)
+    for name, value in values.items():
+        if name not in names and not takes_any:
+            known = ", ".join(sorted(names)) or "none"
+            raise DockyardError(
+                f"flow {flow.name!r} has no parameter {name!r} (its parameters: {known})"
+            )
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            raise DockyardError(
+                f"parameter {name!r} of a deployment must be JSON (a string, number, bool, "
+                f"list, dict or None); got {type(value).__name__}"
+            ) from None
+    return dict(values)
+
+
+def register(client: Client, deployments: Iterable[Deployment]) -> list[schemas.Deployment]:
+    """Create or update each deployment on the server; return them as the server has them.
+
+    Raises:
+        InvalidInput, NotFound: the server refused one (unknown pool, bad job variables,
+            a bad name); the message is the server's.
+        DockyardError: a deployment could not be described (see :meth:`Deployment.request`).
+    """
+    from dockyard import schemas
+    from dockyard.client import Call
+
+    def parse(response: Any) -> schemas.Deployment:
+        return schemas.Deployment.model_validate(response.json())
+
+    registered = []
+    for deployment in deployments:
+        body = deployment.request()
+        try:
+            registered.append(client.send(Call("POST", "/deployments", parse, body=body)))
+        except ApiError as exc:
+            # the server's message says it all; the client's internals would only hide it
+            raise type(exc)(exc.status, str(exc), exc.body) from None
+    return registered
+
+
+def deploy(deployment: Deployment) -> uuid.UUID:
+    """Register a deployment to a work pool, say how to run it, and return its id.
+
+    When no worker polls the pool, prints the command that starts one.
+    """
+    from dockyard.client import Client
+
+    assert deployment.work_pool_name, "deploy() is for deployments to a work pool"
+    with Client() as api:
+        [registered] = register(api, [deployment])
+        pool = api.read_work_pool(deployment.work_pool_name)
+    print(f"Deployment '{deployment.full_name}' is registered on work pool '{pool.name}'.")
+    for line in _next_steps(registered, pool):
+        print(line)
+    return registered.id
+
+
+def _next_steps(deployment: schemas.Deployment, pool: schemas.WorkPool) -> list[str]:
+    full_name = f"{deployment.flow_name}/{deployment.name}"
+    lines = []
+    if deployment.paused:
+        lines.append("It is paused: its runs wait until it is resumed.")
+    if pool.paused:
+        lines += [
+            f"Work pool '{pool.name}' is paused; resume it with:",
+            f"    dockyard work-pool resume {shlex.quote(pool.name)}",
+        ]
+    elif str(pool.status) != "READY":
+        lines += [
+            f"No worker is polling work pool '{pool.name}' yet; start one with:",
+            f"    dockyard worker start --pool {shlex.quote(pool.name)}",
+        ]
+    lines += ["Run it with:", f"    dockyard deployment run {quoted(full_name)}"]
+    return lines

@@ -1,0 +1,145 @@
+"""What a :class:`~dockyard.sdk.flows.Flow` does with deployments: ``to_deployment``,
+``deploy`` and ``serve`` (their machinery is in :mod:`dockyard.sdk.deployments` and
+:mod:`dockyard.sdk.serve`, imported at first use).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import uuid
+
+    from dockyard.sdk.deployments import Deployment
+    from dockyard.sdk.flows import Flow
+
+__all__ = ["DeploymentMethods"]
+
+
+class DeploymentMethods:
+    """The deployment methods of :class:`~dockyard.sdk.flows.Flow`."""
+
+    def _flow(self) -> Flow[..., Any]:
+        from dockyard.sdk.flows import Flow
+
+        assert isinstance(self, Flow)
+        return self
+
+    def to_deployment(
+        self,
+        name: str,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        tags: Iterable[str] = (),
+        description: str | None = None,
+        version: str | None = None,
+        concurrency_limit: int | None = None,
+        crash_retries: int = 0,
+        paused: bool = False,
+    ) -> Deployment:
+        """Describe a deployment of this flow for :func:`dockyard.serve` (no work pool).
+
+        Nothing is registered until it is served. The arguments are those of :meth:`deploy`.
+        """
+        from dockyard.sdk.deployments import Deployment
+
+        return Deployment(
+            self._flow(),
+            name,
+            parameters=dict(parameters or {}),
+            tags=tuple(tags),
+            description=description,
+            version=version,
+            concurrency_limit=concurrency_limit,
+            crash_retries=crash_retries,
+            paused=paused,
+        )
+
+    def deploy(
+        self,
+        name: str,
+        work_pool_name: str,
+        *,
+        work_queue_name: str | None = None,
+        job_variables: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        tags: Iterable[str] = (),
+        description: str | None = None,
+        version: str | None = None,
+        concurrency_limit: int | None = None,
+        crash_retries: int = 0,
+        paused: bool = False,
+    ) -> uuid.UUID:
+        """Register (or update) a deployment of this flow on a work pool; return its id.
+
+        The deployment runs the flow from where its code lies: the file it is defined in
+        (its directory is recorded as the deployment's path), or its ``from_source``
+        source. Prints how to run it, and the command that starts a worker when none
+        polls the pool.
+
+        Args:
+            name: the deployment's name (unique per flow).
+            work_pool_name: the pool whose workers run it.
+            work_queue_name: the pool's queue (default: ``default``).
+            job_variables: overrides of the pool's job template, e.g. ``{"env": {...}}``.
+            parameters: default parameters of its runs.
+            tags: labels shown with it.
+            description: default: the flow's.
+            version: default: the flow's.
+            concurrency_limit: most runs of it at once.
+            crash_retries: how many times a CRASHED run is scheduled again.
+            paused: its runs wait until it is resumed.
+
+        Raises:
+            InvalidInput: the server refused it (unknown pool or queue, bad job variables).
+            DockyardError: the flow cannot be located, or a parameter is unknown or not JSON.
+        """
+        from dockyard.sdk.deployments import Deployment, deploy
+
+        deployment = Deployment(
+            self._flow(),
+            name,
+            work_pool_name=work_pool_name,
+            work_queue_name=work_queue_name,
+            job_variables=dict(job_variables or {}),
+            parameters=dict(parameters or {}),
+            tags=tuple(tags),
+            description=description,
+            version=version,
+            concurrency_limit=concurrency_limit,
+            crash_retries=crash_retries,
+            paused=paused,
+        )
+        return deploy(deployment)
+
+    def serve(
+        self,
+        name: str,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        tags: Iterable[str] = (),
+        description: str | None = None,
+        version: str | None = None,
+        concurrency_limit: int | None = None,
+        crash_retries: int = 0,
+    ) -> None:
+        """Serve a deployment of this flow from this process until Ctrl-C.
+
+        Registers it (no work pool), then claims its runs and runs each in a subprocess;
+        see :func:`dockyard.serve`. ``limit`` caps the runs at once; the other arguments
+        are those of :meth:`deploy`.
+        """
+        from dockyard.sdk.serve import serve
+
+        deployment = self.to_deployment(
+            name,
+            parameters=parameters,
+            tags=tags,
+            description=description,
+            version=version,
+            concurrency_limit=concurrency_limit,
+            crash_retries=crash_retries,
+        )
+        serve(deployment, limit=limit)
