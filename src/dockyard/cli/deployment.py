@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dockyard.cli import schedule
 from dockyard.cli._common import JsonFlag, deployment_name, open_client
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ app = typer.Typer(
     help="Manage deployments: flows registered to run on a work pool or a serve process.",
     no_args_is_help=True,
 )
+app.add_typer(schedule.app, name="schedule")
 
 NameArg = Annotated[
     str, typer.Argument(help="Full name of the deployment, FLOW/NAME.", metavar="FLOW/NAME")
@@ -87,6 +89,9 @@ def inspect(name: NameArg, json_: JsonFlag = False) -> None:
             ("Image", d.image),
             ("Concurrency limit", d.concurrency_limit),
             ("Crash retries", d.crash_retries),
+            ("Schedules", _schedules(d) or None),
+            ("Catch-up", d.catchup),
+            ("Max lateness (s)", d.max_lateness_seconds),
             ("Parameters", d.parameters),
             ("Job variables", d.job_variables),
             ("Pull steps", d.pull_steps),
@@ -94,6 +99,35 @@ def inspect(name: NameArg, json_: JsonFlag = False) -> None:
             ("Updated", d.updated),
         ]
     )
+
+
+def _schedules(d: Deployment) -> str:
+    from dockyard.cli.schedule import describe
+
+    return "; ".join(f"{describe(s)}{'' if s.active else ' [paused]'}" for s in d.schedules)
+
+
+def _set_paused(name: str, paused: bool) -> None:
+    from dockyard import schemas
+    from dockyard.cli import _output as out
+
+    with open_client() as client:
+        found = client.read_deployment_by_name(deployment_name(name))
+        client.update_deployment(found.id, schemas.DeploymentUpdate(paused=paused))
+    state = "paused: it gets no new runs and its waiting runs wait" if paused else "resumed"
+    out.say(f"Deployment '{found.flow_name}/{found.name}' {state}.")
+
+
+@app.command("pause")
+def pause(name: NameArg) -> None:
+    """Pause a deployment: no new scheduled runs, and its waiting runs are not started."""
+    _set_paused(name, True)
+
+
+@app.command("resume")
+def resume(name: NameArg) -> None:
+    """Resume a paused deployment; its scheduled runs are made at once."""
+    _set_paused(name, False)
 
 
 @app.command("delete")

@@ -64,6 +64,9 @@ def ls(
             "--state", metavar="STATE", help="Only runs in this state (repeatable, any case)."
         ),
     ] = None,
+    late: Annotated[
+        bool, typer.Option("--late", help="Only late runs (scheduled, past their start).")
+    ] = False,
     limit: Annotated[
         int, typer.Option("--limit", min=1, max=1000, metavar="N", help="Most runs.")
     ] = 20,
@@ -76,7 +79,11 @@ def ls(
         flow, _, deployment = deployment.partition("/")
     with open_client() as client:
         runs = client.list_flow_runs(
-            flow_name=flow, deployment_name=deployment, state=_states(state), limit=limit
+            flow_name=flow,
+            deployment_name=deployment,
+            state=_states(state),
+            late=True if late else None,
+            limit=limit,
         )
     if json_:
         out.print_json([run.model_dump(mode="json") for run in runs])
@@ -90,7 +97,7 @@ def ls(
             run.deployment_name,
             run.name,
             run.id,
-            out.styled(run.state),
+            out.styled("LATE" if run.late else run.state),
             run.scheduled_start,
             run.start_time,
             run.end_time,

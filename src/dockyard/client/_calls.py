@@ -143,16 +143,19 @@ def list_flow_runs(
     deployment_id: Id | None = None,
     work_pool_name: str | None = None,
     state: list[str] | None = None,
+    late: bool | None = None,
     limit: int = 200,
     offset: int = 0,
 ) -> Call[list[schemas.FlowRun]]:
-    """List flow runs, newest first; ``state`` keeps runs in any of the given states."""
+    """List flow runs, newest first; ``state`` keeps runs in any of the given states,
+    ``late=True`` only SCHEDULED runs past their start by more than the late threshold."""
     params = {
         "flow_name": flow_name,
         "deployment_name": deployment_name,
         "deployment_id": str(deployment_id) if deployment_id is not None else None,
         "work_pool_name": work_pool_name,
         "state": [str(s).upper() for s in state] if state else None,
+        "late": None if late is None else str(late).lower(),
         "limit": limit,
         "offset": offset,
     }

@@ -13,6 +13,7 @@ import shlex
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dockyard.exceptions import ApiError, DockyardError
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from dockyard.client import Client
     from dockyard.sdk.flows import Flow
 
-__all__ = ["Deployment", "deploy", "quoted", "register"]
+__all__ = ["Deployment", "deploy", "quoted", "register", "schedule_specs"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class Deployment:
         concurrency_limit: most runs of it at once.
         crash_retries: how many times a CRASHED run is scheduled again.
         paused: its scheduled runs wait until it is resumed.
+        schedules: its schedules (``{"cron": ..., "timezone": ...}``, ``{"interval": s}``,
+            ``{"rrule": ...}``); registering replaces the deployment's schedules with these.
+        catchup: what to do with missed scheduled runs: ``latest``, ``all`` or ``skip``.
+        max_lateness_seconds: a run later than this is cancelled instead of started.
     """
 
     flow: Flow[..., Any]
@@ -57,6 +62,9 @@ class Deployment:
     concurrency_limit: int | None = None
     crash_retries: int = 0
     paused: bool = False
+    schedules: tuple[Mapping[str, Any], ...] = ()
+    catchup: str = "latest"
+    max_lateness_seconds: float | None = None
 
     @property
     def full_name(self) -> str:
@@ -89,7 +97,39 @@ class Deployment:
             "concurrency_limit": self.concurrency_limit,
             "crash_retries": self.crash_retries,
             "paused": self.paused,
+            "schedules": [dict(spec) for spec in self.schedules],
+            "catchup": self.catchup,
+            "max_lateness_seconds": self.max_lateness_seconds,
         }
+
+
+def schedule_specs(
+    *,
+    cron: str | None = None,
+    interval: float | timedelta | None = None,
+    rrule: str | None = None,
+    timezone: str = "UTC",
+    anchor_date: datetime | None = None,
+    schedules: Iterable[Mapping[str, Any]] = (),
+) -> tuple[dict[str, Any], ...]:
+    """The schedules that ``cron=``, ``interval=``, ``rrule=`` and ``schedules=`` describe."""
+    specs: list[dict[str, Any]] = [dict(spec) for spec in schedules]
+    extra: dict[str, Any] = {"timezone": timezone}
+    if anchor_date is not None:
+        extra["anchor_date"] = anchor_date.isoformat()
+    if cron is not None:
+        specs.append({"cron": cron, **extra})
+    if interval is not None:
+        seconds = interval.total_seconds() if isinstance(interval, timedelta) else interval
+        specs.append({"interval": float(seconds), **extra})
+    if rrule is not None:
+        specs.append({"rrule": rrule, **extra})
+    for spec in specs:
+        if isinstance(spec.get("interval"), timedelta):
+            spec["interval"] = spec["interval"].total_seconds()
+        if isinstance(spec.get("anchor_date"), datetime):
+            spec["anchor_date"] = spec["anchor_date"].isoformat()
+    return tuple(specs)
 
 
 def quoted(name: str) -> str:

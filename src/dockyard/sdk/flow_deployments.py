@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,12 +38,20 @@ class DeploymentMethods:
         concurrency_limit: int | None = None,
         crash_retries: int = 0,
         paused: bool = False,
+        cron: str | None = None,
+        interval: float | timedelta | None = None,
+        rrule: str | None = None,
+        timezone: str = "UTC",
+        anchor_date: datetime | None = None,
+        schedules: Iterable[Mapping[str, Any]] = (),
+        catchup: str = "latest",
+        max_lateness_seconds: float | None = None,
     ) -> Deployment:
         """Describe a deployment of this flow for :func:`dockyard.serve` (no work pool).
 
         Nothing is registered until it is served. The arguments are those of :meth:`deploy`.
         """
-        from dockyard.sdk.deployments import Deployment
+        from dockyard.sdk.deployments import Deployment, schedule_specs
 
         return Deployment(
             self._flow(),
@@ -54,6 +63,16 @@ class DeploymentMethods:
             concurrency_limit=concurrency_limit,
             crash_retries=crash_retries,
             paused=paused,
+            schedules=schedule_specs(
+                cron=cron,
+                interval=interval,
+                rrule=rrule,
+                timezone=timezone,
+                anchor_date=anchor_date,
+                schedules=schedules,
+            ),
+            catchup=catchup,
+            max_lateness_seconds=max_lateness_seconds,
         )
 
     def deploy(
@@ -70,6 +89,14 @@ class DeploymentMethods:
         concurrency_limit: int | None = None,
         crash_retries: int = 0,
         paused: bool = False,
+        cron: str | None = None,
+        interval: float | timedelta | None = None,
+        rrule: str | None = None,
+        timezone: str = "UTC",
+        anchor_date: datetime | None = None,
+        schedules: Iterable[Mapping[str, Any]] = (),
+        catchup: str = "latest",
+        max_lateness_seconds: float | None = None,
     ) -> uuid.UUID:
         """Register (or update) a deployment of this flow on a work pool; return its id.
 
@@ -90,12 +117,18 @@ class DeploymentMethods:
             concurrency_limit: most runs of it at once.
             crash_retries: how many times a CRASHED run is scheduled again.
             paused: its runs wait until it is resumed.
+            cron, interval, rrule: a schedule (``interval`` in seconds or a timedelta), in
+                ``timezone``; ``anchor_date`` is where intervals and rrules start.
+            schedules: more schedules, as ``{"cron": ..., "timezone": ...}`` and the like.
+                The deployment's schedules become exactly those given (none: none).
+            catchup: missed scheduled runs: ``latest`` (default), ``all`` or ``skip``.
+            max_lateness_seconds: a run later than this is cancelled instead of started.
 
         Raises:
             InvalidInput: the server refused it (unknown pool or queue, bad job variables).
             DockyardError: the flow cannot be located, or a parameter is unknown or not JSON.
         """
-        from dockyard.sdk.deployments import Deployment, deploy
+        from dockyard.sdk.deployments import Deployment, deploy, schedule_specs
 
         deployment = Deployment(
             self._flow(),
@@ -110,6 +143,16 @@ class DeploymentMethods:
             concurrency_limit=concurrency_limit,
             crash_retries=crash_retries,
             paused=paused,
+            schedules=schedule_specs(
+                cron=cron,
+                interval=interval,
+                rrule=rrule,
+                timezone=timezone,
+                anchor_date=anchor_date,
+                schedules=schedules,
+            ),
+            catchup=catchup,
+            max_lateness_seconds=max_lateness_seconds,
         )
         return deploy(deployment)
 
@@ -124,6 +167,14 @@ class DeploymentMethods:
         version: str | None = None,
         concurrency_limit: int | None = None,
         crash_retries: int = 0,
+        cron: str | None = None,
+        interval: float | timedelta | None = None,
+        rrule: str | None = None,
+        timezone: str = "UTC",
+        anchor_date: datetime | None = None,
+        schedules: Iterable[Mapping[str, Any]] = (),
+        catchup: str = "latest",
+        max_lateness_seconds: float | None = None,
     ) -> None:
         """Serve a deployment of this flow from this process until Ctrl-C.
 
@@ -141,5 +192,13 @@ class DeploymentMethods:
             version=version,
             concurrency_limit=concurrency_limit,
             crash_retries=crash_retries,
+            cron=cron,
+            interval=interval,
+            rrule=rrule,
+            timezone=timezone,
+            anchor_date=anchor_date,
+            schedules=schedules,
+            catchup=catchup,
+            max_lateness_seconds=max_lateness_seconds,
         )
         serve(deployment, limit=limit)
