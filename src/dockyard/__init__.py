@@ -34,10 +34,12 @@ if TYPE_CHECKING:
     from dockyard.sdk.cache import task_input_hash
     from dockyard.sdk.context import FlowRunContext, TaskRunContext, get_run_context
     from dockyard.sdk.futures import FutureList, TaskFuture, unmapped
+    from dockyard.sdk.images import DeploymentImage
     from dockyard.sdk.logs import get_logger
     from dockyard.sdk.serve import serve
 
 __all__ = [
+    "DeploymentImage",
     "Flow",
     "FlowRunContext",
     "FutureList",
@@ -56,6 +58,7 @@ __all__ = [
 
 # Names imported at first use, so that `import dockyard` stays light.
 _LAZY = {
+    "DeploymentImage": "dockyard.sdk.images",
     "get_logger": "dockyard.sdk.logs",
     "get_run_context": "dockyard.sdk.context",
     "FlowRunContext": "dockyard.sdk.context",

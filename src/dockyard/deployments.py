@@ -16,5 +16,6 @@ from __future__ import annotations
 
 from dockyard.sdk.deployment_runs import run_deployment
 from dockyard.sdk.deployments import Deployment
+from dockyard.sdk.images import DeploymentImage
 
-__all__ = ["Deployment", "run_deployment"]
+__all__ = ["Deployment", "DeploymentImage", "run_deployment"]

@@ -91,3 +91,23 @@ def test_late_runs_are_listed(server) -> None:
     late = json.loads(server.cli("flow-run", "ls", "--late", "--json").stdout)
     assert [r["id"] for r in late] == [str(run.id)] and late[0]["late"] is True
     assert "LATE" in server.cli("flow-run", "ls").stdout
+
+
+def test_an_image_needs_a_pool_with_an_image_variable(server, tmp_path: Path) -> None:
+    server.cli("work-pool", "create", "pool", "--type", "process")
+    script = tmp_path / "flows.py"
+    script.write_text(
+        "from dockyard import flow\n\n@flow\ndef f():\n    pass\n\n"
+        'f.deploy("d", "pool", image="x:1", build=False, push=False)\n'
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        env=server.env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "has no 'image' job variable" in result.stderr
+    assert server.cli("deployment", "ls", "--json").stdout.strip() == "[]"

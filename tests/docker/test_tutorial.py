@@ -24,8 +24,6 @@ from worker_support import Workers, wait_for_state, wait_until
 
 from _support import RunningServer
 
-pytestmark = pytest.mark.skip(reason="deploy(image=) not wired yet")
-
 POOL = "my-docker-pool"
 IMAGE = "my-first-deployment-image:tutorial"
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}

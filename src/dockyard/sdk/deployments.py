@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dockyard import schemas
     from dockyard.client import Client
     from dockyard.sdk.flows import Flow
+    from dockyard.sdk.images import DeploymentImage
 
 __all__ = ["Deployment", "deploy", "quoted", "register", "schedule_specs"]
 
@@ -65,6 +66,7 @@ class Deployment:
     schedules: tuple[Mapping[str, Any], ...] = ()
     catchup: str = "latest"
     max_lateness_seconds: float | None = None
+    image: str | None = None
 
     @property
     def full_name(self) -> str:
@@ -100,6 +102,7 @@ class Deployment:
             "schedules": [dict(spec) for spec in self.schedules],
             "catchup": self.catchup,
             "max_lateness_seconds": self.max_lateness_seconds,
+            "image": self.image,
         }
 
 
@@ -181,21 +184,76 @@ def register(client: Client, deployments: Iterable[Deployment]) -> list[schemas.
     return registered
 
 
-def deploy(deployment: Deployment) -> uuid.UUID:
+def deploy(
+    deployment: Deployment,
+    *,
+    image: str | DeploymentImage | None = None,
+    build: bool = True,
+    push: bool = True,
+) -> uuid.UUID:
     """Register a deployment to a work pool, say how to run it, and return its id.
 
-    When no worker polls the pool, prints the command that starts one.
+    With ``image``, first builds it (the current directory is the build context) and pushes
+    it, unless told not to. When no worker polls the pool, prints the command that starts
+    one.
     """
     from dockyard.client import Client
 
-    assert deployment.work_pool_name, "deploy() is for deployments to a work pool"
+    pool_name = deployment.work_pool_name
+    assert pool_name, "deploy() is for deployments to a work pool"
     with Client() as api:
+        if image is not None:
+            pool = api.read_work_pool(pool_name)
+            deployment = _with_image(deployment, pool, image, build=build, push=push)
         [registered] = register(api, [deployment])
-        pool = api.read_work_pool(deployment.work_pool_name)
+        pool = api.read_work_pool(pool_name)
     print(f"Deployment '{deployment.full_name}' is registered on work pool '{pool.name}'.")
     for line in _next_steps(registered, pool):
         print(line)
     return registered.id
+
+
+def _with_image(
+    deployment: Deployment,
+    pool: schemas.WorkPool,
+    image: str | DeploymentImage,
+    *,
+    build: bool,
+    push: bool,
+) -> Deployment:
+    """The deployment running from ``image``: built from the current directory, with the
+    entrypoint relative to it, and the image set as the runs' ``image`` job variable."""
+    import dataclasses
+    from pathlib import Path
+
+    from dockyard.sdk.images import DeploymentImage, build_image, entrypoint_in_image, push_image
+    from dockyard.sdk.sources import FlowSource, locate
+
+    variables = pool.base_job_template.get("variables", {}).get("properties", {})
+    if "image" not in variables:
+        raise DockyardError(
+            f"work pool '{pool.name}' (type {pool.type}) has no 'image' job variable; deploy "
+            "to a docker pool, or leave out image= to run the flow from where its code lies"
+        )
+    spec = image if isinstance(image, DeploymentImage) else DeploymentImage(image)
+    context = Path.cwd()
+    source = deployment.flow.source or locate(deployment.flow)
+    file_part, _, function = source.entrypoint.rpartition(":")
+    flow_file = Path(source.path or context) / file_part
+    relative = entrypoint_in_image(flow_file, context)
+    reference = build_image(spec, context, entrypoint_file=flow_file) if build else spec.reference
+    if reference is None:
+        raise DockyardError(f"build=False needs an image with a tag, e.g. '{spec.name}:1.0'")
+    if push:
+        push_image(reference)
+    # path None: the engine finds the entrypoint from the image's working directory
+    flow = deployment.flow.with_source(FlowSource(entrypoint=f"{relative}:{function}"))
+    return dataclasses.replace(
+        deployment,
+        flow=flow,
+        image=reference,
+        job_variables={**deployment.job_variables, "image": reference},
+    )
 
 
 def _next_steps(deployment: schemas.Deployment, pool: schemas.WorkPool) -> list[str]:

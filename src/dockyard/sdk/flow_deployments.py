@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from dockyard.sdk.deployments import Deployment
     from dockyard.sdk.flows import Flow
+    from dockyard.sdk.images import DeploymentImage
 
 __all__ = ["DeploymentMethods"]
 
@@ -97,6 +98,9 @@ class DeploymentMethods:
         schedules: Iterable[Mapping[str, Any]] = (),
         catchup: str = "latest",
         max_lateness_seconds: float | None = None,
+        image: str | DeploymentImage | None = None,
+        build: bool = True,
+        push: bool = True,
     ) -> uuid.UUID:
         """Register (or update) a deployment of this flow on a work pool; return its id.
 
@@ -123,6 +127,10 @@ class DeploymentMethods:
                 The deployment's schedules become exactly those given (none: none).
             catchup: missed scheduled runs: ``latest`` (default), ``all`` or ``skip``.
             max_lateness_seconds: a run later than this is cancelled instead of started.
+            image: run the flow in this image (``"name:tag"`` or a ``DeploymentImage``),
+                built from the current directory; the pool must have an ``image`` variable.
+            build: build the image (else it must exist, with a tag).
+            push: push the image to its registry after the build.
 
         Raises:
             InvalidInput: the server refused it (unknown pool or queue, bad job variables).
@@ -154,7 +162,7 @@ class DeploymentMethods:
             catchup=catchup,
             max_lateness_seconds=max_lateness_seconds,
         )
-        return deploy(deployment)
+        return deploy(deployment, image=image, build=build, push=push)
 
     def serve(
         self,
