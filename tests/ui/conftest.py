@@ -45,7 +45,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it lives, and tests that follow (asyncio.run) must not find it there.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     require(CHROMIUM.exists(), "Chromium not installed: apt-get install chromium")
     try:
@@ -57,7 +59,7 @@ def playwright() -> Iterator[Playwright]:
         yield started
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield browser
