@@ -136,31 +136,33 @@ class DeploymentMethods:
             InvalidInput: the server refused it (unknown pool or queue, bad job variables).
             DockyardError: the flow cannot be located, or a parameter is unknown or not JSON.
         """
-        from dockyard.sdk.deployments import Deployment, deploy, schedule_specs
+        import dataclasses
 
-        deployment = Deployment(
-            self._flow(),
+        from dockyard.sdk.deployments import deploy
+
+        served = self.to_deployment(
             name,
-            work_pool_name=work_pool_name,
-            work_queue_name=work_queue_name,
-            job_variables=dict(job_variables or {}),
-            parameters=dict(parameters or {}),
-            tags=tuple(tags),
+            parameters=parameters,
+            tags=tags,
             description=description,
             version=version,
             concurrency_limit=concurrency_limit,
             crash_retries=crash_retries,
             paused=paused,
-            schedules=schedule_specs(
-                cron=cron,
-                interval=interval,
-                rrule=rrule,
-                timezone=timezone,
-                anchor_date=anchor_date,
-                schedules=schedules,
-            ),
+            cron=cron,
+            interval=interval,
+            rrule=rrule,
+            timezone=timezone,
+            anchor_date=anchor_date,
+            schedules=schedules,
             catchup=catchup,
             max_lateness_seconds=max_lateness_seconds,
+        )
+        deployment = dataclasses.replace(
+            served,
+            work_pool_name=work_pool_name,
+            work_queue_name=work_queue_name,
+            job_variables=dict(job_variables or {}),
         )
         return deploy(deployment, image=image, build=build, push=push)
 

@@ -125,7 +125,8 @@ async def create_deployment_run(
 # ---------------------------------------------------------------- reading
 
 
-def _joined() -> Any:
+def joined() -> Any:
+    """Runs with the names of their flow, deployment, pool, queue and worker."""
     return (
         select(
             FlowRunRow,
@@ -175,7 +176,7 @@ def to_schema(row: Sequence[Any]) -> schemas.FlowRun:
 
 
 async def run_schema(session: AsyncSession, run_id: uuid.UUID) -> schemas.FlowRun:
-    row = (await session.execute(_joined().where(FlowRunRow.id == run_id))).first()
+    row = (await session.execute(joined().where(FlowRunRow.id == run_id))).first()
     if row is None:
         raise NotFound(f"flow run {run_id} not found")
     return to_schema(row)
@@ -197,7 +198,7 @@ async def list_runs(
 ) -> list[schemas.FlowRun]:
     from dockyard.server.models.flows import slug
 
-    query = _joined()
+    query = joined()
     if flow_name:
         query = query.where(FlowRow.slug == slug(flow_name))
     if deployment_name:

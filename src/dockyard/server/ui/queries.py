@@ -21,9 +21,7 @@ from dockyard.server.tables import (
     DeploymentRow,
     FlowRow,
     FlowRunRow,
-    WorkerRow,
     WorkPoolRow,
-    WorkQueueRow,
     utcnow,
 )
 
@@ -43,24 +41,6 @@ RANGES = {
 def when() -> Any:
     """A run's time: when it started, else when it is (or was) due, else its creation."""
     return func.coalesce(FlowRunRow.start_time, FlowRunRow.scheduled_start, FlowRunRow.created)
-
-
-def _joined() -> Any:
-    return (
-        select(
-            FlowRunRow,
-            FlowRow.name,
-            DeploymentRow.name,
-            WorkPoolRow.name,
-            WorkQueueRow.name,
-            WorkerRow.name,
-        )
-        .join(FlowRow, FlowRow.id == FlowRunRow.flow_id)
-        .outerjoin(DeploymentRow, DeploymentRow.id == FlowRunRow.deployment_id)
-        .outerjoin(WorkPoolRow, WorkPoolRow.id == FlowRunRow.work_pool_id)
-        .outerjoin(WorkQueueRow, WorkQueueRow.id == FlowRunRow.work_queue_id)
-        .outerjoin(WorkerRow, WorkerRow.id == FlowRunRow.worker_id)
-    )
 
 
 @dataclass(frozen=True)
@@ -107,7 +87,7 @@ class RunFilter:
 async def list_runs(
     session: AsyncSession, filters: RunFilter, *, limit: int, offset: int = 0
 ) -> list[schemas.FlowRun]:
-    query = filters.apply(_joined()).limit(limit).offset(offset)
+    query = filters.apply(runs.joined()).limit(limit).offset(offset)
     return [runs.to_schema(row) for row in (await session.execute(query)).all()]
 
 
