@@ -18,8 +18,10 @@ run: $(STAMP)
 	$(VENV)/bin/dockyard server start
 
 # Any non-zero pytest status fails this target, 5 (no tests collected) included.
+# Two workers: most tests wait on real servers, containers and subprocesses; the Docker
+# tests stay together on one (PYTEST_ARGS="-n 0" runs serially).
 test: $(STAMP)
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

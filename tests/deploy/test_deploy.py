@@ -146,10 +146,10 @@ def test_unknown_or_non_json_parameters_are_refused(tmp_path: Path) -> None:
         Deployment(loaded, "d", parameters={"repo_name": object()}).request()
 
 
-def test_image_and_schedule_arguments_are_not_silently_ignored(tmp_path: Path) -> None:
+def test_unknown_arguments_are_not_silently_ignored(tmp_path: Path) -> None:
     write(tmp_path / "flows.py", FLOWS)
     loaded = flow.from_source(tmp_path, "flows.py:get_repo_info")
-    for extra in ({"image": "x:y"}, {"cron": "* * * * *"}, {"interval": 60}):
+    for extra in ({"imagee": "x:y"}, {"crom": "* * * * *"}):
         with pytest.raises(TypeError, match="unexpected keyword argument"):
             loaded.deploy("d", "pool", **extra)  # type: ignore[call-arg]
 

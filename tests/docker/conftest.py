@@ -51,10 +51,15 @@ IMAGE_BUILD_TIMEOUT = 900
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Give the tests that use the session's images time to build them."""
+    """Give the tests that use the session's images time to build them, and keep every
+    Docker test on one pytest worker: they share the daemon, and a test's clean-up of the
+    containers it made must not meet another test's running ones."""
+    here = Path(__file__).parent
     for item in items:
         if IMAGE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.timeout(IMAGE_BUILD_TIMEOUT))
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.xdist_group("docker"))
 
 
 @pytest.fixture(autouse=True)

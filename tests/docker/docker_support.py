@@ -19,6 +19,7 @@ import pytest
 
 from _support import free_port, require
 from dockyard.settings import Settings
+from dockyard.workers._docker_recover import list_containers
 
 BASE_IMAGE = "dockyard-test/python:3.11"
 DEPS_REPOSITORY = "dockyard-test/deps"
@@ -62,13 +63,12 @@ def docker_or_none() -> Any:
 
 def run_containers(client: Any) -> set[str]:
     """Ids of every container a docker worker made for a run."""
-    return {c.id for c in client.containers.list(all=True, filters={"label": RUN_LABEL})}
+    return {c.id for c in list_containers(client, all=True, filters={"label": RUN_LABEL})}
 
 
 def containers_of(client: Any, run_id: Any) -> list[Any]:
     """The containers of one run, running or not."""
-    found: list[Any] = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
-    return found
+    return list_containers(client, all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
 
 
 def remove_new_containers(client: Any, before: set[str]) -> None:

@@ -37,12 +37,30 @@ FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
 ALIVE = frozenset({"running", "restarting", "paused"})
 
 
+def list_containers(client: Any, **filters: Any) -> list[Any]:
+    """``client.containers.list``, again when a container vanished while it was listed.
+
+    The Docker SDK inspects each container it lists; one removed in between (a finished
+    run's, by its worker) makes the whole listing fail with NotFound.
+    """
+    import docker
+
+    for _ in range(5):
+        try:
+            found: list[Any] = client.containers.list(**filters)
+            return found
+        except docker.errors.NotFound:
+            continue
+    found = client.containers.list(**filters)
+    return found
+
+
 def find_containers(client: Any, worker: str, settings: Settings) -> dict[uuid.UUID, Any]:
     """Run id → container, for the containers of ``worker`` to watch again."""
     filters = {"label": [f"{LABEL_API_URL}={settings.api_url}", LABEL_RUN_ID]}
     found: dict[uuid.UUID, Any] = {}
     with Client(api_url=settings.api_url, api_key=settings.api_key) as api:
-        for container in client.containers.list(all=True, filters=filters):
+        for container in list_containers(client, all=True, filters=filters):
             labels = container.labels or {}
             mine = labels.get(LABEL_WORKER) == worker
             if not mine and container.status in ALIVE:
