@@ -50,6 +50,7 @@ IMAGE_FIXTURES = {"deps_image", "build_settings", "flow_image"}
 IMAGE_BUILD_TIMEOUT = 900
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Give the tests that use the session's images time to build them, and keep every
     Docker test on one pytest worker: they share the daemon, and a test's clean-up of the
@@ -60,6 +61,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.timeout(IMAGE_BUILD_TIMEOUT))
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.xdist_group("docker"))
+
+
+NOT_GROUPED = (
+    "pytest-xdist's --dist loadgroup does not group tests with this pytest, and the Docker "
+    "tests must not meet on two workers; install the versions pyproject.toml asks for "
+    "(pip install -e '.[dev]')"
+)
+grouped = True
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Notice when ``--dist loadgroup`` does not group (pytest-xdist marks each grouped
+    test's id with ``@group``): every Docker test then fails, saying why."""
+    global grouped
+    if session.config.getoption("loadgroup", default=False):
+        here = Path(__file__).parent
+        ids = [i.nodeid for i in session.items if here in Path(str(i.fspath)).parents]
+        grouped = all(nodeid.endswith("@docker") for nodeid in ids)
+
+
+@pytest.fixture(autouse=True)
+def on_one_worker() -> None:
+    if not grouped:
+        pytest.fail(NOT_GROUPED, pytrace=False)
 
 
 @pytest.fixture(autouse=True)

@@ -84,10 +84,6 @@ class TestDockerWorker(WorkerContract):
         kept = containers_of(docker_client, claimed.flow_run.id)
         assert [c.status for c in kept] == ["exited"]
 
-    # Once in a full run its container exited 137 (killed) before printing; not yet explained.
-    @pytest.mark.xfail(
-        reason="intermittent exit 137 in full runs, under investigation", strict=False
-    )
     def test_env_variables_and_no_worker_environment(
         self, worker: DockerWorker, monkeypatch: pytest.MonkeyPatch
     ) -> None:
