@@ -131,8 +131,14 @@ PREFECT = Prefect(
 
 
 def products() -> list[Product]:
-    """Dockyard, and Prefect when its bench environment exists."""
-    found: list[Product] = [DOCKYARD]
+    """Dockyard, and Prefect when its bench environment exists; the command's arguments
+    (``dockyard``, ``prefect``) pick some of them."""
+    wanted = set(sys.argv[1:])
+    found: list[Product] = []
+    if not wanted or DOCKYARD.module in wanted:
+        found.append(DOCKYARD)
+    if wanted and PREFECT.module not in wanted:
+        return found
     if PREFECT.python.exists():
         found.append(PREFECT)
     else:

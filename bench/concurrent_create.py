@@ -1,6 +1,6 @@
 """50 flow runs created at once by 50 clients, on each product's embedded SQLite database.
 
-    python bench/concurrent_create.py
+    python bench/concurrent_create.py [dockyard] [prefect]   # default: both (Prefect if installed)
 
 Prints, per round, how many creations succeeded and failed, how long the burst took, and the
 slowest request; then checks how many runs the server really stored. Requests go out once,

@@ -202,10 +202,7 @@ def _client_env(product: Any, home: Path, api_url: str) -> dict[str, str]:
 def main() -> int:
     figures: dict[str, dict[str, float]] = {}
     status = 0
-    wanted = set(sys.argv[1:])
     for product in products():
-        if wanted and product.module not in wanted:
-            continue
         print(f"measuring {product.name} ...", flush=True)
         with tempfile.TemporaryDirectory(prefix="dockyard-bench-dispatch-") as tmp:
             figures[product.name] = {}

@@ -1,6 +1,6 @@
 """Startup, memory and single-request latency: Dockyard beside Prefect, measured in one run.
 
-    python bench/startup.py
+    python bench/startup.py [dockyard] [prefect]     # default: both (Prefect if installed)
 
 Prints a table of figures, Dockyard's targets, and the ratio Prefect / Dockyard (above 1
 means Dockyard is faster or smaller). Figures are printed, never asserted.

@@ -1,6 +1,6 @@
 """Per-task overhead of a tracked flow: Dockyard beside Prefect, measured in one run.
 
-    python bench/task_overhead.py
+    python bench/task_overhead.py [dockyard] [prefect]     # default: both (Prefect if installed)
 
 A flow calls a trivial task 1,000 times in sequence while a local server tracks it. The
 overhead per task is (time of the flow with 1,000 tasks - time with 0 tasks) / 1,000, the
@@ -21,7 +21,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from _common import DOCKYARD, PREFECT, Product, clean_env, median, running_server
+from _common import DOCKYARD, Product, clean_env, median, products, running_server
 
 TASKS = 1000
 REPEATS = {"dockyard": 7, "prefect": 3}
@@ -164,11 +164,7 @@ def report(product: Product, figures: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    found: list[Product] = [DOCKYARD]
-    if PREFECT.python.exists():
-        found.append(PREFECT)
-    else:
-        print(f"{PREFECT.python.parent.parent} not found: Prefect is skipped (`make bench`)")
+    found = products()
     print(f"task overhead: a flow calling {TASKS} trivial tasks in sequence, tracked")
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-tasks-") as tmp:

@@ -121,7 +121,7 @@ def has_futures(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     for value in (*args, *kwargs.values()):
         if isinstance(value, TaskFuture):
             return True
-        if isinstance(value, list | tuple) and any(isinstance(v, TaskFuture) for v in value):
+        if isinstance(value, (list, tuple)) and any(isinstance(v, TaskFuture) for v in value):
             return True
         if isinstance(value, dict) and any(isinstance(v, TaskFuture) for v in value.values()):
             return True

@@ -50,6 +50,37 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    # On SQLite a datetime is text, "YYYY-MM-DD HH:MM:SS.ffffff" (SQLAlchemy's own format, so
+    # databases written either way read the same). These write and read it in one step with
+    # the C datetime methods; the general path costs a few microseconds more per value, which
+    # adds up over a batch of task runs.
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to the database")
+            if value.tzinfo is not UTC:
+                value = value.astimezone(UTC)
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def process(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+        return process
+
 
 # JSONB on PostgreSQL, JSON elsewhere.
 JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")

@@ -26,7 +26,10 @@ async def create_flow_run(
         run, token = await runs.create_run(
             session, flow, body, lease_seconds=settings.lease_seconds
         )
-        base = await runs.run_schema(session, run.id)
+        if token is None:  # maybe an existing run (same idempotency key): read it as it is
+            base = await runs.run_schema(session, run.id)
+        else:  # a run just made, of no deployment: its flow is all it joins
+            base = runs.to_schema((run, flow.name, None, None, None, None))
         return schemas.FlowRunStarted(**base.model_dump(), lease_token=token)
 
     return await db.write_retrying(work)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard.server.api.deps import DB, Limit, Offset
@@ -34,12 +36,24 @@ async def create_task_runs(body: list[schemas.TaskRunRecord], db: DB) -> dict[st
     rows = [record.model_dump() for record in body]
     async with db.write() as session:
         await _check_runs(session, {r.flow_run_id for r in body})
-        dialect = postgresql if not db.is_sqlite else sqlite
-        stmt = dialect.insert(TaskRunRow)
-        columns = {c: stmt.excluded[c] for c in rows[0] if c != "id"}
-        # executemany: one compiled statement for the batch, not one VALUES row per record
-        await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=columns), rows)
+        await _executemany(session, _upsert_task_runs(db.is_sqlite), rows)
     return {"count": len(rows)}
+
+
+@functools.cache
+def _upsert_task_runs(is_sqlite: bool) -> Any:
+    dialect = sqlite if is_sqlite else postgresql
+    stmt = dialect.insert(TaskRunRow)
+    table = TaskRunRow.__table__
+    columns = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != "id"}
+    return stmt.on_conflict_do_update(index_elements=["id"], set_=columns)
+
+
+async def _executemany(session: AsyncSession, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """One statement, executed for every row, on the session's connection: Core's
+    executemany, without the ORM's per-row bookkeeping."""
+    connection = await session.connection()
+    await connection.execute(stmt, rows)
 
 
 @router.get("/task-runs")
@@ -69,8 +83,13 @@ async def create_logs(body: list[schemas.LogCreate], db: DB) -> dict[str, int]:
         return {"count": 0}
     async with db.write() as session:
         await _check_runs(session, {r.flow_run_id for r in body})
-        await session.execute(insert(LogRow), [r.model_dump() for r in body])
+        await _executemany(session, _insert_logs(), [r.model_dump() for r in body])
     return {"count": len(body)}
+
+
+@functools.cache
+def _insert_logs() -> Any:
+    return insert(LogRow)
 
 
 @router.get("/logs")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,8 +28,13 @@ def slug(name: str) -> str:
     return name.replace("_", "-").lower()
 
 
+@functools.cache
+def _by_slug() -> Select[FlowRow]:
+    return select(FlowRow).where(FlowRow.slug == bindparam("slug"))
+
+
 async def find_flow(session: AsyncSession, name: str) -> FlowRow | None:
-    return await session.scalar(select(FlowRow).where(FlowRow.slug == slug(name)))
+    return await session.scalar(_by_slug(), {"slug": slug(name)})
 
 
 async def read_flow_by_name(session: AsyncSession, name: str) -> FlowRow:

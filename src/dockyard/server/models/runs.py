@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
@@ -125,8 +126,13 @@ async def create_deployment_run(
 # ---------------------------------------------------------------- reading
 
 
+@functools.cache
 def joined() -> Any:
-    """Runs with the names of their flow, deployment, pool, queue and worker."""
+    """Runs with the names of their flow, deployment, pool, queue and worker.
+
+    Built once: statements are immutable (``.where()`` returns a new one), and building this
+    one costs more than running it.
+    """
     return (
         select(
             FlowRunRow,
@@ -175,8 +181,13 @@ def to_schema(row: Sequence[Any]) -> schemas.FlowRun:
     )
 
 
+@functools.cache
+def _one_run() -> Any:
+    return joined().where(FlowRunRow.id == bindparam("run_id"))
+
+
 async def run_schema(session: AsyncSession, run_id: uuid.UUID) -> schemas.FlowRun:
-    row = (await session.execute(joined().where(FlowRunRow.id == run_id))).first()
+    row = (await session.execute(_one_run(), {"run_id": run_id})).first()
     if row is None:
         raise NotFound(f"flow run {run_id} not found")
     return to_schema(row)
