@@ -22,7 +22,6 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -82,8 +81,30 @@ class UTCDateTime(TypeDecorator[datetime]):
         return process
 
 
-# JSONB on PostgreSQL, JSON elsewhere.
-JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+class JSONType(TypeDecorator[Any]):
+    """JSONB on PostgreSQL, JSON elsewhere; the PostgreSQL dialect is imported only there."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
+def insert_for(dialect_name: str) -> Any:
+    """The ``insert`` of the dialect, for its ``ON CONFLICT`` clauses (SQLite or PostgreSQL)."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert
+
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -8,13 +8,12 @@ from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard.server.api.deps import DB, Limit, Offset
 from dockyard.server.errors import Invalid, NotFound
-from dockyard.server.tables import FlowRunRow, LogRow, TaskRunRow
+from dockyard.server.tables import FlowRunRow, LogRow, TaskRunRow, insert_for
 
 router = APIRouter(tags=["task runs and logs"])
 
@@ -42,8 +41,7 @@ async def create_task_runs(body: list[schemas.TaskRunRecord], db: DB) -> dict[st
 
 @functools.cache
 def _upsert_task_runs(is_sqlite: bool) -> Any:
-    dialect = sqlite if is_sqlite else postgresql
-    stmt = dialect.insert(TaskRunRow)
+    stmt = insert_for("sqlite" if is_sqlite else "postgresql")(TaskRunRow)
     table = TaskRunRow.__table__
     columns = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != "id"}
     return stmt.on_conflict_do_update(index_elements=["id"], set_=columns)

@@ -7,7 +7,6 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import Select, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
@@ -19,6 +18,7 @@ from dockyard.server.tables import (
     WorkerRow,
     WorkPoolRow,
     WorkQueueRow,
+    insert_for,
     utcnow,
 )
 
@@ -58,9 +58,9 @@ async def ensure_flow(
     if flow is not None:
         return flow
     # concurrent first runs of one flow race to create it: the loser keeps the winner's row
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = insert_for(session.get_bind().dialect.name)
     await session.execute(
-        dialect.insert(FlowRow)
+        insert(FlowRow)
         .values(
             id=uuid.uuid4(),
             name=name,
