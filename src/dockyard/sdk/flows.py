@@ -15,7 +15,6 @@ from dockyard.sdk.flow_deployments import DeploymentMethods
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from dockyard.sdk.parameters import Signature
     from dockyard.sdk.sources import FlowSource
 
 __all__ = ["Flow", "flow"]
@@ -24,7 +23,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class Flow(DeploymentMethods, Generic[P, R]):
+class Flow(opt.Definition, DeploymentMethods, Generic[P, R]):
     """A function whose every call is a flow run. Made by :func:`flow`.
 
     Calling it runs the function and returns its return value (an ``async def`` flow returns
@@ -35,6 +34,8 @@ class Flow(DeploymentMethods, Generic[P, R]):
         name: the flow's name on the server.
         isasync: whether ``fn`` is an ``async def``.
     """
+
+    kind = "flow"
 
     def __init__(
         self,
@@ -50,44 +51,20 @@ class Flow(DeploymentMethods, Generic[P, R]):
         validate_parameters: bool = True,
         tags: Iterable[str] = (),
     ) -> None:
-        if not callable(fn):
-            raise TypeError(f"@flow decorates a function, not {fn!r}")
+        self._define(
+            fn,
+            name=name,
+            description=description,
+            version=version,
+            retries=retries,
+            retry_delay_seconds=retry_delay_seconds,
+            timeout_seconds=timeout_seconds,
+            log_prints=log_prints,
+            tags=tags,
+        )
         self.fn = fn
-        self.isasync = opt.is_async(fn)
-        self.name = opt.check_name(name if name is not None else opt.default_name(fn), "flow")
-        self._description = description
-        self.version = version
-        self.retries = opt.check_retries(retries, "flow")
-        self.retry_delay_seconds = opt.retry_delays(retry_delay_seconds, "flow")
-        self.timeout_seconds = opt.check_timeout(timeout_seconds, "flow")
-        self.log_prints = log_prints
         self.validate_parameters = bool(validate_parameters)
-        self.tags = opt.check_tags(tags, "flow")
-        self._signature: Signature | None = None
         self._source: FlowSource | None = None
-        self.__name__ = getattr(fn, "__name__", self.name)
-        self.__qualname__ = getattr(fn, "__qualname__", self.name)
-        self.__module__ = getattr(fn, "__module__", __name__)
-        self.__doc__ = getattr(fn, "__doc__", None)
-        self.__wrapped__ = fn
-
-    @property
-    def description(self) -> str | None:
-        """The description given to the decorator, else the function's docstring."""
-        if self._description is not None:
-            return self._description
-        from dockyard.sdk.docstrings import clean_docstring
-
-        return clean_docstring(self.fn)
-
-    @property
-    def signature(self) -> Signature:
-        """The function's parameters: binding, validation and JSON schema (built once)."""
-        if self._signature is None:
-            from dockyard.sdk.parameters import Signature
-
-            self._signature = Signature(self.fn, owner=f"flow {self.name!r}")
-        return self._signature
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         from dockyard.sdk.flow_runs import call_flow
@@ -124,20 +101,7 @@ class Flow(DeploymentMethods, Generic[P, R]):
         return copy
 
     def _options(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self._description,
-            "version": self.version,
-            "retries": self.retries,
-            "retry_delay_seconds": self.retry_delay_seconds,
-            "timeout_seconds": self.timeout_seconds,
-            "log_prints": self.log_prints,
-            "validate_parameters": self.validate_parameters,
-            "tags": self.tags,
-        }
-
-    def __repr__(self) -> str:
-        return f"Flow(name={self.name!r}, fn={self.__qualname__})"
+        return {**super()._options(), "validate_parameters": self.validate_parameters}
 
 
 class FlowDecorator:

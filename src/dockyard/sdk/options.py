@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from dockyard.sdk.parameters import Signature
 
 __all__ = [
+    "Definition",
     "check_name",
     "check_retries",
     "check_tags",
@@ -117,3 +121,79 @@ def check_tags(tags: Iterable[str], kind: str) -> tuple[str, ...]:
     if not all(isinstance(t, str) for t in result):
         raise ValueError(f"{kind} tags must be strings, not {result!r}")
     return result
+
+
+class Definition:
+    """What a flow and a task share: the function, the options both decorators take
+    (checked when the decorator is applied), and a description and signature built at
+    first need. :class:`~dockyard.sdk.flows.Flow` and :class:`~dockyard.sdk.tasks.Task`
+    add their own options.
+    """
+
+    kind: ClassVar[str]  # "flow" or "task": the word error messages use
+
+    def _define(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None,
+        description: str | None,
+        version: str | None,
+        retries: int,
+        retry_delay_seconds: float | Iterable[float],
+        timeout_seconds: float | None,
+        log_prints: bool | None,
+        tags: Iterable[str],
+    ) -> None:
+        kind = self.kind
+        if not callable(fn):
+            raise TypeError(f"@{kind} decorates a function, not {fn!r}")
+        self.isasync = is_async(fn)
+        self.name = check_name(name if name is not None else default_name(fn), kind)
+        self._description = description
+        self.version = version
+        self.retries = check_retries(retries, kind)
+        self.retry_delay_seconds = retry_delays(retry_delay_seconds, kind)
+        self.timeout_seconds = check_timeout(timeout_seconds, kind)
+        self.log_prints = log_prints
+        self.tags = check_tags(tags, kind)
+        self._signature: Signature | None = None
+        self.__name__ = getattr(fn, "__name__", self.name)
+        self.__qualname__ = getattr(fn, "__qualname__", self.name)
+        self.__module__ = getattr(fn, "__module__", None) or "__main__"
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self.__wrapped__ = fn
+
+    @property
+    def description(self) -> str | None:
+        """The description given to the decorator, else the function's docstring."""
+        if self._description is not None:
+            return self._description
+        from dockyard.sdk.docstrings import clean_docstring
+
+        return clean_docstring(self.__wrapped__)
+
+    @property
+    def signature(self) -> Signature:
+        """The function's parameters: binding, validation and JSON schema (built once)."""
+        if self._signature is None:
+            from dockyard.sdk.parameters import Signature
+
+            self._signature = Signature(self.__wrapped__, owner=f"{self.kind} {self.name!r}")
+        return self._signature
+
+    def _options(self) -> dict[str, Any]:
+        """The decorator's keywords, as given (``with_options`` starts from these)."""
+        return {
+            "name": self.name,
+            "description": self._description,
+            "version": self.version,
+            "retries": self.retries,
+            "retry_delay_seconds": self.retry_delay_seconds,
+            "timeout_seconds": self.timeout_seconds,
+            "log_prints": self.log_prints,
+            "tags": self.tags,
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, fn={self.__qualname__})"

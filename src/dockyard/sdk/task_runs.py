@@ -43,17 +43,12 @@ def run_task_sync(
     run_id: int | None = None,
 ) -> Any:
     """Run a plain-function task to its end and record it; return its value or raise."""
-    if flow_run is not None and flow_run.handle.aborted is not None:
-        flow_run.handle.check()
-    if has_futures(args, kwargs):
-        args, kwargs = resolve_futures(args, kwargs)
-    context = _context(task, flow_run, run_id)
+    context, args, kwargs = _begin(task, flow_run, args, kwargs, run_id)
     start = _now()
     cache_key = None
     if task.cache_key_fn is not None:
-        cache_key, value = _cached(context, args, kwargs)
+        cache_key, value = _cached(context, start, args, kwargs)
         if value is not MISS:
-            _record(context, start, "COMPLETED", 1, cache_key=cache_key, cached=True)
             return value
     token = TASK_RUN.set(context)
     attempt = 1
@@ -94,17 +89,12 @@ async def run_task_async(
     """Run an ``async def`` task to its end and record it; return its value or raise."""
     import asyncio
 
-    if flow_run is not None:
-        flow_run.handle.check()
-    if has_futures(args, kwargs):
-        args, kwargs = resolve_futures(args, kwargs)
-    context = _context(task, flow_run, run_id)
+    context, args, kwargs = _begin(task, flow_run, args, kwargs, run_id)
     start = _now()
     cache_key = None
     if task.cache_key_fn is not None:
-        cache_key, value = _cached(context, args, kwargs)
+        cache_key, value = _cached(context, start, args, kwargs)
         if value is not MISS:
-            _record(context, start, "COMPLETED", 1, cache_key=cache_key, cached=True)
             return value
     token = TASK_RUN.set(context)
     attempt = 1
@@ -135,6 +125,22 @@ async def run_task_async(
         TASK_RUN.reset(token)
     _record(context, start, "COMPLETED", attempt, cache_key=cache_key)
     return value
+
+
+def _begin(
+    task: Task[..., Any],
+    flow_run: FlowRunContext | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    run_id: int | None,
+) -> tuple[TaskRunContext, tuple[Any, ...], dict[str, Any]]:
+    """What every task run does first: stop if its flow run was aborted, wait for the
+    futures among its arguments, and make its context."""
+    if flow_run is not None and flow_run.handle.aborted is not None:
+        flow_run.handle.check()
+    if has_futures(args, kwargs):
+        args, kwargs = resolve_futures(args, kwargs)
+    return _context(task, flow_run, run_id), args, kwargs
 
 
 def _context(
@@ -230,16 +236,20 @@ def _cache(context: TaskRunContext) -> ResultCache:
 
 
 def _cached(
-    context: TaskRunContext, args: tuple[Any, ...], kwargs: dict[str, Any]
+    context: TaskRunContext, start: float, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[str | None, Any]:
-    """Return the run's cache key and its cached value (or MISS)."""
+    """Return the run's cache key and its cached value (or MISS); a hit is recorded as the
+    run, COMPLETED from the cache."""
     task = context.task
     assert task.cache_key_fn is not None
     parameters = task.signature.with_defaults(task.signature.bind(args, kwargs))
     key = task.cache_key_fn(context, parameters)
     if key is None:
         return None, MISS
-    return key, _cache(context).read(key)
+    value = _cache(context).read(key)
+    if value is not MISS:
+        _record(context, start, "COMPLETED", 1, cache_key=key, cached=True)
+    return key, value
 
 
 def _store(context: TaskRunContext, key: str, value: Any) -> None:

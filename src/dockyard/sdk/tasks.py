@@ -16,7 +16,6 @@ from dockyard.sdk import options as opt
 if TYPE_CHECKING:
     from dockyard.sdk.context import TaskRunContext
     from dockyard.sdk.futures import FutureList, TaskFuture
-    from dockyard.sdk.parameters import Signature
 
 __all__ = ["CacheKeyFn", "Task", "task"]
 
@@ -28,13 +27,15 @@ CacheKeyFn = Callable[["TaskRunContext", dict[str, Any]], "str | None"]
 """``cache_key_fn(context, parameters)``: the key of a task run's result, or None to not cache."""
 
 
-class Task(Generic[P, R]):
+class Task(opt.Definition, Generic[P, R]):
     """A function whose calls inside a flow are task runs. Made by :func:`task`.
 
     Calling it runs the function at once and returns its value; :meth:`submit` runs it in
     the flow's thread pool and returns a :class:`~dockyard.sdk.futures.TaskFuture`;
     :meth:`map` submits one run per element of its iterable arguments.
     """
+
+    kind = "task"
 
     def __init__(
         self,
@@ -51,49 +52,23 @@ class Task(Generic[P, R]):
         cache_key_fn: CacheKeyFn | None = None,
         cache_expiration: timedelta | float | None = None,
     ) -> None:
-        if not callable(fn):
-            raise TypeError(f"@task decorates a function, not {fn!r}")
+        self._define(
+            fn,
+            name=name,
+            description=description,
+            version=version,
+            retries=retries,
+            retry_delay_seconds=retry_delay_seconds,
+            timeout_seconds=timeout_seconds,
+            log_prints=log_prints,
+            tags=tags,
+        )
         self.fn = fn
-        self.isasync = opt.is_async(fn)
-        self.name = opt.check_name(name if name is not None else opt.default_name(fn), "task")
-        self._description = description
-        self.version = version
-        self.retries = opt.check_retries(retries, "task")
-        self.retry_delay_seconds = opt.retry_delays(retry_delay_seconds, "task")
-        self.timeout_seconds = opt.check_timeout(timeout_seconds, "task")
-        self.log_prints = log_prints
-        self.tags = opt.check_tags(tags, "task")
         if cache_key_fn is not None and not callable(cache_key_fn):
             raise ValueError(f"task cache_key_fn must be callable, not {cache_key_fn!r}")
         self.cache_key_fn = cache_key_fn
         self.cache_expiration = _seconds(cache_expiration)
-        module = getattr(fn, "__module__", None) or "__main__"
-        qualname = getattr(fn, "__qualname__", self.name)
-        self.task_key = f"{module}.{qualname}"
-        self._signature: Signature | None = None
-        self.__name__ = getattr(fn, "__name__", self.name)
-        self.__qualname__ = qualname
-        self.__module__ = module
-        self.__doc__ = getattr(fn, "__doc__", None)
-        self.__wrapped__ = fn
-
-    @property
-    def description(self) -> str | None:
-        """The description given to the decorator, else the function's docstring."""
-        if self._description is not None:
-            return self._description
-        from dockyard.sdk.docstrings import clean_docstring
-
-        return clean_docstring(self.fn)
-
-    @property
-    def signature(self) -> Signature:
-        """The function's parameters (built once, at first need)."""
-        if self._signature is None:
-            from dockyard.sdk.parameters import Signature
-
-            self._signature = Signature(self.fn, owner=f"task {self.name!r}")
-        return self._signature
+        self.task_key = f"{self.__module__}.{self.__qualname__}"
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         result: R = (_call_task or _load_call_task())(self, args, kwargs)
@@ -142,21 +117,12 @@ class Task(Generic[P, R]):
         return Task(self.fn, **{**self._options(), **changes})
 
     def _options(self) -> dict[str, Any]:
+        options = super()._options()
         return {
-            "name": self.name,
-            "description": self._description,
-            "version": self.version,
-            "retries": self.retries,
-            "retry_delay_seconds": self.retry_delay_seconds,
-            "timeout_seconds": self.timeout_seconds,
-            "log_prints": self.log_prints,
-            "tags": self.tags,
+            **options,
             "cache_key_fn": self.cache_key_fn,
             "cache_expiration": self.cache_expiration,
         }
-
-    def __repr__(self) -> str:
-        return f"Task(name={self.name!r}, fn={self.__qualname__})"
 
 
 _call_task: Callable[[Task[..., Any], tuple[Any, ...], dict[str, Any]], Any] | None = None
