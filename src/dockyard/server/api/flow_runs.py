@@ -29,7 +29,7 @@ async def create_flow_run(
         if token is None:  # maybe an existing run (same idempotency key): read it as it is
             base = await runs.run_schema(session, run.id)
         else:  # a run just made, of no deployment: its flow is all it joins
-            base = runs.to_schema((run, flow.name, None, None, None, None))
+            base = runs.to_schema(run, flow_name=flow.name)
         return schemas.FlowRunStarted(**base.model_dump(), lease_token=token)
 
     return await db.write_retrying(work)

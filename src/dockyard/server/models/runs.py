@@ -32,7 +32,8 @@ from dockyard.server.tables import (
 LATE_AFTER = timedelta(seconds=15)
 
 
-def is_late(run: FlowRunRow) -> bool:
+def is_late(run: Any) -> bool:
+    """Whether a run (a row or a :class:`FlowRunRow`) waits past its start."""
     return (
         run.state == S.SCHEDULED
         and run.scheduled_start is not None
@@ -128,19 +129,20 @@ async def create_deployment_run(
 
 @functools.cache
 def joined() -> Any:
-    """Runs with the names of their flow, deployment, pool, queue and worker.
+    """Runs' columns with the names of their flow, deployment, pool, queue and worker.
 
-    Built once: statements are immutable (``.where()`` returns a new one), and building this
-    one costs more than running it.
+    Columns, not ORM objects: a run is read to be shown, and rows cost a fraction of the
+    objects the ORM would track. Built once: statements are immutable (``.where()`` returns
+    a new one), and building this one costs more than running it.
     """
     return (
         select(
-            FlowRunRow,
-            FlowRow.name,
-            DeploymentRow.name,
-            WorkPoolRow.name,
-            WorkQueueRow.name,
-            WorkerRow.name,
+            *FlowRunRow.__table__.columns,
+            FlowRow.name.label("flow_name"),
+            DeploymentRow.name.label("deployment_name"),
+            WorkPoolRow.name.label("work_pool_name"),
+            WorkQueueRow.name.label("work_queue_name"),
+            WorkerRow.name.label("worker_name"),
         )
         .join(FlowRow, FlowRow.id == FlowRunRow.flow_id)
         .outerjoin(DeploymentRow, DeploymentRow.id == FlowRunRow.deployment_id)
@@ -150,8 +152,28 @@ def joined() -> Any:
     )
 
 
-def to_schema(row: Sequence[Any]) -> schemas.FlowRun:
-    run, flow_name, deployment_name, pool_name, queue_name, worker_name = row
+def from_row(row: Any) -> schemas.FlowRun:
+    """The API's run from a row of :func:`joined`."""
+    return to_schema(
+        row,
+        flow_name=row.flow_name,
+        deployment_name=row.deployment_name,
+        work_pool_name=row.work_pool_name,
+        work_queue_name=row.work_queue_name,
+        worker_name=row.worker_name,
+    )
+
+
+def to_schema(
+    run: Any,
+    *,
+    flow_name: str,
+    deployment_name: str | None = None,
+    work_pool_name: str | None = None,
+    work_queue_name: str | None = None,
+    worker_name: str | None = None,
+) -> schemas.FlowRun:
+    """The API's run from a run's columns (a row or a :class:`FlowRunRow`) and the names."""
     return schemas.FlowRun(
         id=run.id,
         name=run.name,
@@ -159,8 +181,8 @@ def to_schema(row: Sequence[Any]) -> schemas.FlowRun:
         flow_name=flow_name,
         deployment_id=run.deployment_id,
         deployment_name=deployment_name,
-        work_pool_name=pool_name,
-        work_queue_name=queue_name,
+        work_pool_name=work_pool_name,
+        work_queue_name=work_queue_name,
         parent_flow_run_id=run.parent_flow_run_id,
         parameters=run.parameters,
         job_variables=run.job_variables,
@@ -190,7 +212,7 @@ async def run_schema(session: AsyncSession, run_id: uuid.UUID) -> schemas.FlowRu
     row = (await session.execute(_one_run(), {"run_id": run_id})).first()
     if row is None:
         raise NotFound(f"flow run {run_id} not found")
-    return to_schema(row)
+    return from_row(row)
 
 
 async def list_runs(
@@ -230,7 +252,7 @@ async def list_runs(
         )
         query = query.where(overdue if late else ~overdue)
     query = query.order_by(FlowRunRow.created.desc(), FlowRunRow.id).limit(limit).offset(offset)
-    return [to_schema(row) for row in (await session.execute(query)).all()]
+    return [from_row(row) for row in (await session.execute(query)).all()]
 
 
 async def states_of(session: AsyncSession, run_id: uuid.UUID) -> list[schemas.State]:

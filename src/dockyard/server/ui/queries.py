@@ -88,7 +88,7 @@ async def list_runs(
     session: AsyncSession, filters: RunFilter, *, limit: int, offset: int = 0
 ) -> list[schemas.FlowRun]:
     query = filters.apply(runs.joined()).limit(limit).offset(offset)
-    return [runs.to_schema(row) for row in (await session.execute(query)).all()]
+    return [runs.from_row(row) for row in (await session.execute(query)).all()]
 
 
 async def state_counts(session: AsyncSession, since: datetime) -> dict[str, int]:
