@@ -191,6 +191,45 @@ def test_task_runs_and_logs_are_batched(server) -> None:
         assert orphan.status_code == 422 and orphan.json()["field"] == "flow_run_id"
 
 
+def test_task_runs_and_logs_keep_every_field(server) -> None:
+    with server.http() as http:
+        run = http.post("/flow-runs", json={"flow_name": "f"}).json()
+        task_run = {
+            "id": str(uuid.uuid4()),
+            "flow_run_id": run["id"],
+            "name": "fetch-1",
+            "task_key": "flows.fetch",
+            "state": "FAILED",
+            # given in another zone: stored and answered in UTC
+            "start_time": "2026-03-01T13:00:00.000001+01:00",
+            "end_time": "2026-03-01T12:00:02Z",
+            "cache_key": "abc",
+            "cached": True,
+            "attempts": 3,
+            "error": "ValueError: no",
+            "tags": ["etl", "nightly"],
+        }
+        http.post("/task-runs", json=[task_run]).raise_for_status()
+        [stored] = http.get("/task-runs", params={"flow_run_id": run["id"]}).json()
+        assert stored == {
+            **task_run,
+            "start_time": "2026-03-01T12:00:00.000001Z",
+            "end_time": "2026-03-01T12:00:02Z",
+        }
+
+        log = {
+            "flow_run_id": run["id"],
+            "task_run_id": task_run["id"],
+            "level": 40,
+            "name": "dockyard.task",
+            "message": "it broke",
+            "timestamp": "2026-03-01T12:00:01.5Z",
+        }
+        http.post("/logs", json=[log]).raise_for_status()
+        [entry] = http.get("/logs", params={"flow_run_id": run["id"]}).json()
+        assert {k: entry[k] for k in log} == {**log, "timestamp": "2026-03-01T12:00:01.500000Z"}
+
+
 def test_fifty_concurrent_creates_all_succeed(server) -> None:
     async def create_all() -> list[int]:
         async def one(i: int) -> int:

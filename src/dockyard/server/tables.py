@@ -61,11 +61,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is None:
+            offset = value.utcoffset()
+            if offset is None:
                 raise ValueError("naive datetime given to the database")
-            if value.tzinfo is not UTC:
+            if offset:
                 value = value.astimezone(UTC)
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            return value.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
 
         return process
 
