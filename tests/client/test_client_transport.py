@@ -159,6 +159,13 @@ def test_error_without_json_body(client_for: Callable[..., Client]) -> None:
     assert "oops" in str(raised.value)
 
 
+def test_a_bare_status_phrase_names_the_request(client_for: Callable[..., Client]) -> None:
+    client = client_for(Recorder(httpx.Response(404, json={"detail": "Not Found"})))
+    with pytest.raises(NotFound) as raised:
+        client.read_work_pool("x")
+    assert str(raised.value) == "Not Found (GET /api/work-pools/x)"
+
+
 def test_unauthorized_says_which_setting(client_for: Callable[..., Client]) -> None:
     client = client_for(Recorder(httpx.Response(401, json={"detail": "missing API key"})))
     with pytest.raises(Unauthorized, match="DOCKYARD_API_KEY"):

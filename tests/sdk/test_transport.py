@@ -11,6 +11,7 @@ from fake_http import Answer, FakeServer, Request
 from _support import free_port
 from dockyard import schemas
 from dockyard.exceptions import (
+    ApiError,
     Conflict,
     IncompatibleServer,
     InvalidInput,
@@ -91,6 +92,7 @@ def test_query_parameters_and_chunked_answers(fake: FakeServer, lean: LeanTransp
         (404, {"detail": "gone", "suggestions": ["f/d"]}, NotFound, "gone"),
         (409, {"detail": "no", "current_state": "RUNNING"}, Conflict, "no"),
         (500, None, ServerError, "HTTP 500 answering GET /x\nthis is a bug in the server"),
+        (400, {"detail": "Bad Request"}, ApiError, "Bad Request (GET /x)"),
     ],
 )
 def test_error_answers_raise_the_clients_exceptions(

@@ -13,30 +13,19 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from dockyard._http_errors import error_for as _error_for
 from dockyard._version import __version__
 from dockyard.exceptions import (
     ApiError,
-    Conflict,
     DockyardError,
     IncompatibleServer,
-    InvalidInput,
-    NotFound,
-    ServerError,
     ServerUnreachable,
-    Unauthorized,
 )
 
 T = TypeVar("T")
 
 USER_AGENT = f"dockyard-client/{__version__}"
 
-_ERRORS: dict[int, type[ApiError]] = {
-    401: Unauthorized,
-    403: Unauthorized,
-    404: NotFound,
-    409: Conflict,
-    422: InvalidInput,
-}
 
 # Errors raised before a single byte of the request left this process: retrying them can
 # never make the server act twice.
@@ -153,10 +142,8 @@ def decode(call: Call[T], response: httpx.Response) -> T:
 
 def error_for(response: httpx.Response) -> ApiError:
     """Return the exception for an error answer, carrying its JSON body."""
-    status = response.status_code
-    body = _error_body(response)
-    cls = _ERRORS.get(status) or (ServerError if status >= 500 else ApiError)
-    return cls(status, _message(status, body, response), body)
+    request = response.request
+    return _error_for(response.status_code, response.content, request.method, request.url.path)
 
 
 def transport_error(api_url: str, call: Call[Any], error: httpx.RequestError) -> DockyardError:
@@ -167,39 +154,3 @@ def transport_error(api_url: str, call: Call[Any], error: httpx.RequestError) ->
             f"in time ({type(error).__name__})"
         )
     return ServerUnreachable(api_url, str(error) or type(error).__name__)
-
-
-def _error_body(response: httpx.Response) -> dict[str, Any]:
-    status = f"HTTP {response.status_code} {response.reason_phrase}"
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        text = response.text.strip()
-        return {"detail": f"{status}: {text[:200]}" if text else status}
-    detail = data.get("detail")
-    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-        # The web framework's own validation answer: a list of {"loc", "msg"} entries.
-        first = detail[0]
-        loc = [str(p) for p in first.get("loc", []) if p not in ("body", "query", "path")]
-        data = {**data, "detail": str(first.get("msg", "invalid value"))}
-        data.setdefault("field", ".".join(loc) or None)
-    elif not isinstance(detail, str):
-        data = {**data, "detail": status}
-    return data
-
-
-def _message(status: int, body: dict[str, Any], response: httpx.Response) -> str:
-    detail = str(body["detail"])
-    field = body.get("field")
-    if status == 422 and field and str(field) not in detail:
-        detail = f"invalid {field}: {detail}"
-    if detail == response.reason_phrase:
-        detail = f"{detail} ({response.request.method} {response.request.url.path})"
-    hint = body.get("hint")
-    if not hint and status in (401, 403):
-        hint = "set DOCKYARD_API_KEY to the server's API key"
-    if not hint and status >= 500:
-        hint = "this is a bug in the server; its log has the details"
-    return f"{detail}\n{hint}" if hint else detail

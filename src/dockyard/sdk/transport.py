@@ -18,9 +18,9 @@ import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from dockyard._http_errors import error_for
 from dockyard._version import __version__
 from dockyard.exceptions import DockyardError, ServerUnreachable
-from dockyard.sdk.http_errors import error_for
 
 __all__ = ["ATTEMPTS", "LeanTransport"]
 

@@ -1,13 +1,14 @@
-"""Turning the API's error answers into exceptions, for :mod:`dockyard.sdk.transport`.
+"""Turning the API's error answers into exceptions, for the client and the SDK's transport.
 
-The rules are the client's (:mod:`dockyard.client._core`): one exception class per status,
-the message is the answer's ``detail`` (a refused value names its field) followed by its
-``hint``, and the whole JSON body rides along on the exception.
+One exception class per status; the message is the answer's ``detail`` (a refused value
+names its field) followed by its ``hint``, and the whole JSON body rides along on the
+exception. Standard library only: the SDK's lean transport imports it on every run's path.
 """
 
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any
 
 from dockyard.exceptions import (
@@ -32,18 +33,28 @@ _ERRORS: dict[int, type[ApiError]] = {
 
 def error_for(status: int, data: bytes, method: str, path: str) -> ApiError:
     """Return the exception for an error answer of ``status`` with body ``data``."""
-    body = _body(status, data, f"{method} {path.partition('?')[0]}")
+    what = f"{method} {path.partition('?')[0]}"
+    body = _body(status, data, what)
     cls = _ERRORS.get(status) or (ServerError if status >= 500 else ApiError)
     detail = str(body["detail"])
     field = body.get("field")
     if status == 422 and field and str(field) not in detail:
         detail = f"invalid {field}: {detail}"
+    if detail == _phrase(status):  # the framework's bare "Not Found": say what was asked
+        detail = f"{detail} ({what})"
     hint = body.get("hint")
     if not hint and status in (401, 403):
         hint = "set DOCKYARD_API_KEY to the server's API key"
     if not hint and status >= 500:
         hint = "this is a bug in the server; its log has the details"
     return cls(status, f"{detail}\n{hint}" if hint else detail, body)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def _body(status: int, data: bytes, what: str) -> dict[str, Any]:
