@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
@@ -34,13 +33,7 @@ async def list_deployments(
     limit: Limit = 200,
     offset: Offset = 0,
 ) -> list[schemas.Deployment]:
-    query = (
-        select(DeploymentRow)
-        .join(FlowRow, FlowRow.id == DeploymentRow.flow_id)
-        .order_by(FlowRow.name, DeploymentRow.name)
-        .limit(limit)
-        .offset(offset)
-    )
+    query = flows.deployments_in_order(limit=limit, offset=offset)
     if flow_name:
         query = query.where(FlowRow.slug == flows.slug(flow_name))
     if work_pool_name:

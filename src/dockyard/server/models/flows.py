@@ -79,6 +79,17 @@ async def ensure_flow(
 # ---------------------------------------------------------------- deployments
 
 
+def deployments_in_order(*, limit: int, offset: int = 0) -> Select[DeploymentRow]:
+    """A page of deployments, by flow name then deployment name (the API's and the UI's)."""
+    return (
+        select(DeploymentRow)
+        .join(FlowRow, FlowRow.id == DeploymentRow.flow_id)
+        .order_by(FlowRow.name, DeploymentRow.name)
+        .limit(limit)
+        .offset(offset)
+    )
+
+
 async def read_deployment(session: AsyncSession, deployment_id: uuid.UUID) -> DeploymentRow:
     deployment = await session.get(DeploymentRow, deployment_id)
     if deployment is None:

@@ -16,7 +16,7 @@ from dockyard import schemas
 from dockyard.schemas import StateType as S
 from dockyard.server import orchestration
 from dockyard.server.models import runs
-from dockyard.server.models.flows import slug
+from dockyard.server.models.flows import deployments_in_order, slug
 from dockyard.server.tables import (
     DeploymentRow,
     FlowRow,
@@ -173,13 +173,7 @@ async def deployments(
     pool_id: uuid.UUID | None = None,
     flow_ids: Sequence[uuid.UUID] | None = None,
 ) -> list[DeploymentRow]:
-    query = (
-        select(DeploymentRow)
-        .join(FlowRow, FlowRow.id == DeploymentRow.flow_id)
-        .order_by(FlowRow.name, DeploymentRow.name)
-        .limit(limit)
-        .offset(offset)
-    )
+    query = deployments_in_order(limit=limit, offset=offset)
     if pool_id is not None:
         query = query.where(DeploymentRow.work_pool_id == pool_id)
     if flow_ids is not None:
