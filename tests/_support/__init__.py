@@ -4,6 +4,7 @@ from _support.cli import CLI_COMMAND, run_cli
 from _support.postgres import PostgresCluster, start_postgres_cluster
 from _support.require import in_ci, require
 from _support.servers import RunningServer, ServerFactory, free_port
+from _support.waiting import wait_until
 
 __all__ = [
     "CLI_COMMAND",
@@ -15,4 +16,5 @@ __all__ = [
     "require",
     "run_cli",
     "start_postgres_cluster",
+    "wait_until",
 ]

@@ -8,17 +8,15 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from _support import CLI_COMMAND, RunningServer
+from _support import CLI_COMMAND, RunningServer, wait_until
 
-T = TypeVar("T")
 STOP_TIMEOUT = 20.0
 
 FLOWS = """\
@@ -112,18 +110,6 @@ def run_engine(
         text=True,
         timeout=timeout,
     )
-
-
-def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
-    """Call ``check`` until it answers something true; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what} (last: {value!r})")
-        time.sleep(interval)
 
 
 def state_of(server: RunningServer, run_id: uuid.UUID) -> str:

@@ -33,7 +33,7 @@ from docker_support import (
     run_containers,
     start_registry,
 )
-from worker_support import Workers
+from worker_support import Workers, started_workers
 
 from _support import RunningServer, require
 from dockyard import settings
@@ -169,11 +169,5 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 @pytest.fixture
 def workers(server: RunningServer, tmp_path: Path) -> Iterator[Workers]:
-    """``dockyard worker start`` processes against ``server`` (see ``worker_support``)."""
-    base = tmp_path / "workers"
-    base.mkdir()
-    started = Workers(server, base)
-    yield started
-    problems = started.close()
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    """``dockyard worker start`` processes against ``server`` (see ``started_workers``)."""
+    yield from started_workers(server, tmp_path / "workers")

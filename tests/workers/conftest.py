@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from worker_support import Workers
+from worker_support import Workers, started_workers
 
 from _support import RunningServer
 
@@ -21,15 +21,5 @@ def temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def workers(server: RunningServer, tmp_path: Path) -> Iterator[Workers]:
-    """Start ``dockyard worker start`` processes against ``server``: ``workers.start(...)``.
-
-    When the test ends every worker gets Ctrl-C (then SIGKILL), every run process left
-    behind is killed, and a traceback printed by a worker fails the test.
-    """
-    base = tmp_path / "workers"
-    base.mkdir()
-    started = Workers(server, base)
-    yield started
-    problems = started.close()
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    """``dockyard worker start`` processes against ``server`` (see ``started_workers``)."""
+    yield from started_workers(server, tmp_path / "workers")

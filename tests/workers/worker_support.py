@@ -8,18 +8,16 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from _support import CLI_COMMAND, RunningServer
+from _support import CLI_COMMAND, RunningServer, wait_until
 from dockyard import schemas
 
-T = TypeVar("T")
 HERE = Path(__file__).resolve().parent
 FAKE_ENGINE = HERE / "fake_engine.py"
 STOP_TIMEOUT = 15.0
@@ -43,18 +41,6 @@ def my_flow(greeting: str = "hello", append: str = ""):
 def fake_command(*args: str) -> str:
     """The job ``command`` that runs the fake engine with ``args``."""
     return shlex.join([sys.executable, str(FAKE_ENGINE), *args])
-
-
-def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
-    """Call ``check`` until it answers something true; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what} (last: {value!r})")
-        time.sleep(interval)
 
 
 def make_pool(client: Any, name: str = "pool", **fields: Any) -> schemas.WorkPool:
@@ -189,6 +175,18 @@ class Workers:
             for i, worker in enumerate(self.started)
             if any(line.startswith("Traceback") for line in worker.output().splitlines())
         ]
+
+
+def started_workers(server: RunningServer, base: Path) -> Iterator[Workers]:
+    """The ``workers`` fixture's body: :class:`Workers` under ``base``; when the test ends
+    every worker gets Ctrl-C (then SIGKILL), every run process left behind is killed, and a
+    traceback printed by a worker fails the test."""
+    base.mkdir()
+    started = Workers(server, base)
+    yield started
+    problems = started.close()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
 
 
 def kill_runs_of(api_url: str) -> None:
