@@ -135,4 +135,10 @@ class LaunchError(DockyardError):
 
     The message says why in plain words (a missing command or directory, an image that
     cannot be pulled); the worker records it as the reason the run CRASHED.
+    ``retryable=False`` says that starting it again would fail the same way (an image that
+    is not there with pull policy ``Never``): no crash retry is spent on it.
     """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable

@@ -52,6 +52,13 @@ class StateType(enum.StrEnum):
     AWAITING_RETRY = "AWAITING_RETRY"
 
 
+# The states a run ends in. A CRASHED run with a crash retry left is SCHEDULED again in the
+# same transaction, so a run seen CRASHED is final too. The one definition, used everywhere.
+FINAL_STATES = frozenset(
+    {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
+)
+
+
 class PoolStatus(enum.StrEnum):
     READY = "READY"
     NOT_READY = "NOT_READY"
@@ -140,6 +147,8 @@ class Schedule(Response):
     timezone: str
     active: bool
     created: datetime
+    # why the scheduler could not make runs from it on its last pass (it skips it meanwhile)
+    error: str | None = None
 
 
 # ---------------------------------------------------------------- deployments
@@ -247,13 +256,20 @@ class StateTransition(Model):
     """Ask to move a run to ``state``.
 
     ``idempotency_key``: a retry of the same transition answers the current run instead of 409.
-    ``lease_token``: the token of the lease the caller holds (engines and workers).
+    ``lease_token``: the token of the lease the caller holds (engines and workers); every
+    transition of a leased run needs it.
+    ``expected_state``: the state the caller decided from; when the run is in another one
+    by now, the answer is 409 with ``current_state`` (a compare-and-set: decide again).
+    ``crash_retry``: for CRASHED, whether the deployment's ``crash_retries`` may start a
+    new attempt; false when the cause would fail the same way again (a missing image).
     """
 
     state: StateType
     message: str | None = None
     idempotency_key: str | None = Field(default=None, max_length=200)
     lease_token: uuid.UUID | None = None
+    expected_state: StateType | None = None
+    crash_retry: bool = True
     result: Any = None
 
 
@@ -293,7 +309,10 @@ class FlowRunStarted(FlowRun):
 
 
 class FlowRunUpdate(Model):
+    """What the process holding a run records about it; ``lease_token`` is its lease."""
+
     infrastructure_id: str | None = None
+    lease_token: uuid.UUID | None = None
 
 
 # ---------------------------------------------------------------- task runs and logs
@@ -464,9 +483,18 @@ class ClaimRequest(Model):
 
 
 class ClaimedRun(Response):
+    """A claimed run and how to start it.
+
+    ``base_job_template`` is its pool's, ``job_variables`` the deployment's merged with the
+    run's. The worker renders them with :func:`dockyard.job_templates.configuration`: only
+    the template's own ``{{ $NAME }}`` placeholders read the worker's environment, never
+    text inside a value a deployment or a run supplied.
+    """
+
     flow_run: FlowRun
     lease_token: uuid.UUID
-    job_configuration: dict[str, Any]
+    base_job_template: dict[str, Any]
+    job_variables: dict[str, Any]
     deployment_path: str | None = None
 
 

@@ -41,7 +41,9 @@ def test_claim_renders_job_configuration_and_respects_limits(server) -> None:
         _runs(http, deployment, 4, job_variables={"env.B": "2"})
         claimed = _claim(http, limit=10)
         assert len(claimed) == 3  # the pool's limit
-        config = claimed[0]["job_configuration"]
+        from dockyard.job_templates import configuration
+
+        config = configuration(claimed[0]["base_job_template"], claimed[0]["job_variables"], {})
         assert config["env"] == {"A": "1", "B": "2"}
         assert config["stream_output"] is True
         assert "command" not in config  # no value: the key is removed

@@ -62,7 +62,8 @@ def claimed_run(deployment_path: str | None = None) -> ClaimedRun:
     return ClaimedRun(
         flow_run=run,
         lease_token=uuid.uuid4(),
-        job_configuration={},
+        base_job_template={},
+        job_variables={},
         deployment_path=deployment_path,
     )
 

@@ -4,24 +4,68 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dockyard.workers._jobs import fill_placeholders
+from dockyard.job_templates import configuration, render
 from dockyard.workers._output import OutputFile
 
 
 def test_env_placeholders_are_filled_from_the_workers_environment() -> None:
-    config = {
+    template = {
         "env": {"TOKEN": "{{ $SECRET }}", "GONE": "{{$UNSET}}", "URL": "http://{{ $HOST }}:1/x"},
         "command": ["run", "{{ $UNSET }}", "--host={{ $HOST }}"],
         "working_dir": "{{ $UNSET }}",
         "stream_output": True,
-        "name": "{{ not_an_env }}",
+        "name": "{{ name }}",
     }
-    filled = fill_placeholders(config, {"SECRET": "s3", "HOST": "box"})
+    filled = render(template, {"name": "job"}, {"SECRET": "s3", "HOST": "box"})
     assert filled == {
         "env": {"TOKEN": "s3", "URL": "http://box:1/x"},
         "command": ["run", "--host=box"],
         "stream_output": True,
-        "name": "{{ not_an_env }}",  # the server renders the others
+        "name": "job",
+    }
+
+
+def test_only_the_pools_template_names_the_workers_environment() -> None:
+    """A deployment's or a run's value is plain text, never a placeholder: anyone who can
+    create a run could otherwise read the worker's secrets. The pool's own template (its
+    job configuration and its defaults) may name them."""
+    template = {
+        "job_configuration": {
+            "env": "{{ env }}",
+            "image": "{{ image }}",
+            "tag": "v-{{ tag }}-{{ $HOST }}",
+            "credentials": "{{ credentials }}",
+        },
+        "variables": {
+            "type": "object",
+            "properties": {
+                "env": {"type": "object", "default": {"FROM_POOL": "{{ $SECRET }}"}},
+                "image": {"type": "string"},
+                "tag": {"type": "string"},
+                "credentials": {"type": "object", "default": {"password": "{{ $SECRET }}"}},
+            },
+        },
+    }
+    supplied = {
+        "env": {"LEAK": "{{ $SECRET }}", "ALSO": "x-{{$SECRET}}"},
+        "image": "{{ $SECRET }}",
+        "tag": "{{ $SECRET }}",
+    }
+    environ = {"SECRET": "s3", "HOST": "box"}
+    assert configuration(template, supplied, environ) == {
+        "env": {"FROM_POOL": "s3", "LEAK": "{{ $SECRET }}", "ALSO": "x-{{$SECRET}}"},
+        "image": "{{ $SECRET }}",
+        "tag": "v-{{ $SECRET }}-box",
+        "credentials": {"password": "s3"},
+    }
+    # a supplied value replaces a default that names the environment: still plain text
+    override = {"credentials": {"password": "{{ $SECRET }}"}}
+    assert configuration(template, override, environ)["credentials"] == override["credentials"]
+    # the server shows the template's own environment placeholders as they are
+    assert configuration(template, {}, None) == {
+        "env": {"FROM_POOL": "{{ $SECRET }}"},
+        "tag": "v--{{ $HOST }}",
+        "credentials": {"password": "{{ $SECRET }}"},
     }
 
 

@@ -71,7 +71,12 @@ def test_launch_contract_of_a_custom_command(
     work_dir = tmp_path / "work"
     work_dir.mkdir()
     with server.client() as client:
-        make_pool(client)
+        # only the pool's own template may name the worker's environment
+        template = client.read_worker_type("process").base_job_template
+        template["variables"]["properties"]["env"]["default"] = {
+            "FROM_POOL": "{{ $WORKER_SECRET }}"
+        }
+        make_pool(client, base_job_template=template)
         deployment = make_deployment(
             client,
             job_variables={
@@ -91,7 +96,9 @@ def test_launch_contract_of_a_custom_command(
     token = env["DOCKYARD_LEASE_TOKEN"]
     assert env["DOCKYARD_FLOW_RUN_ID"] == str(run.id)
     assert env["DOCKYARD_API_URL"] == server.api_url
-    assert env["GREETING"] == "hi" and env["FROM_WORKER"] == "s3"
+    assert env["FROM_POOL"] == "s3"
+    assert env["FROM_WORKER"] == "{{ $WORKER_SECRET }}"  # a deployment's value is plain text
+    assert env["GREETING"] == "hi"
     assert "DROPPED" not in env
     assert token not in " ".join(seen["argv"])  # never on the command line
     assert seen["cwd"] == str(work_dir)

@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard import schemas
+from dockyard import job_templates, schemas
 from dockyard.schemas import StateType as S
-from dockyard.server import jobs, orchestration
+from dockyard.server import orchestration
 from dockyard.server.errors import Invalid
 from dockyard.server.models import pools, runs
 from dockyard.server.tables import (
@@ -213,34 +213,33 @@ async def _bind(
         token = orchestration.grant_lease(run, lease_seconds)
         run.worker_id = worker.id
         orchestration.record(session, run, S.PENDING, f"claimed by {worker.name}")
-        config = job_configuration(pool, deployment, run) if pool else {}
-        claimed.append((run.id, token, config, deployment.path if deployment else None))
+        template = pool.base_job_template if pool else {}
+        variables = job_templates.merge(
+            deployment.job_variables if deployment else {}, run.job_variables
+        )
+        path = deployment.path if deployment else None
+        claimed.append((run.id, token, template, variables, path))
     await session.flush()
     return [
         schemas.ClaimedRun(
             flow_run=await runs.run_schema(session, run_id),
             lease_token=token,
-            job_configuration=config,
+            base_job_template=template,
+            job_variables=variables,
             deployment_path=path,
         )
-        for run_id, token, config, path in claimed
+        for run_id, token, template, variables, path in claimed
     ]
 
 
 def job_configuration(
     pool: WorkPoolRow, deployment: DeploymentRow | None, run: FlowRunRow | None
 ) -> dict[str, Any]:
-    """The pool's template rendered with defaults < deployment < run job variables.
-
-    ``{{ $NAME }}`` placeholders are left for the worker, which reads its own environment.
-    """
-    template = pool.base_job_template
-    variables = jobs.merge(
-        jobs.defaults(template),
-        deployment.job_variables if deployment else {},
-        run.job_variables if run else {},
+    """A run's job configuration as the server shows it (``{{ $NAME }}`` left as is)."""
+    supplied = job_templates.merge(
+        deployment.job_variables if deployment else {}, run.job_variables if run else {}
     )
-    return jobs.render(template, variables, environ=None)
+    return job_templates.configuration(pool.base_job_template, supplied, None)
 
 
 async def heartbeat(

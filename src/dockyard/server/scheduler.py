@@ -75,7 +75,7 @@ async def _add_runs(
     existing = set(
         await session.scalars(
             select(FlowRunRow.idempotency_key).where(
-                FlowRunRow.flow_id == deployment.flow_id,
+                FlowRunRow.idempotency_scope == deployment.id,
                 FlowRunRow.idempotency_key.in_(list(keys)),
             )
         )
@@ -95,6 +95,7 @@ async def _add_runs(
             job_variables={},
             tags=[*deployment.tags, "auto-scheduled"],
             idempotency_key=key,
+            idempotency_scope=deployment.id,
             scheduled_start=moment,
             attempt=1,
         )

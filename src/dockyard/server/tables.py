@@ -229,13 +229,24 @@ class ScheduleRow(Base):
     rrule: Mapped[str | None] = mapped_column(Text)
     timezone: Mapped[str] = mapped_column(String(100), default="UTC")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # why the scheduler could not make runs from it on its last pass (it skips it meanwhile)
+    error: Mapped[str | None] = mapped_column(Text)
     created: Mapped[datetime] = _created()
 
 
 class FlowRunRow(Base):
+    """A flow run. Every ORM write of one is a compare-and-set on ``version``.
+
+    SQLAlchemy adds ``WHERE version = <the version read>`` to each UPDATE and DELETE of a
+    run and bumps it: a write decided from a state that another transaction changed since
+    matches no row and raises ``StaleDataError`` instead of overwriting (see
+    ``orchestration``).
+    """
+
     __tablename__ = "flow_runs"
     __table_args__ = (
-        UniqueConstraint("flow_id", "idempotency_key"),
+        # a key names one run of a deployment (or, for runs of no deployment, of a flow)
+        UniqueConstraint("idempotency_scope", "idempotency_key"),
         Index("ix_flow_runs_due", "state", "scheduled_start"),
         Index("ix_flow_runs_created", "created"),
     )
@@ -276,8 +287,13 @@ class FlowRunRow(Base):
     lease_expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
     infrastructure_id: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # the deployment's id, or the flow's for a run of no deployment; kept when either goes
+    idempotency_scope: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     result: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
     created: Mapped[datetime] = _created()
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class FlowRunStateRow(Base):

@@ -4,25 +4,10 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from typing import Any
 
+from dockyard.job_templates import placeholders
 from dockyard.server.errors import Invalid
-
-PLACEHOLDER = re.compile(r"\{\{\s*(\$?[A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-
-
-def placeholders(value: Any) -> Iterator[str]:
-    """Every placeholder name used anywhere in ``value`` (strings inside dicts and lists)."""
-    if isinstance(value, str):
-        yield from PLACEHOLDER.findall(value)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from placeholders(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from placeholders(item)
 
 
 def validate_template(template: Any) -> dict[str, Any]:

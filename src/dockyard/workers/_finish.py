@@ -25,7 +25,13 @@ FINAL = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED, S.CRASHED})
 
 
 async def set_state(
-    client: AsyncClient, run: FlowRun, token: uuid.UUID | None, state: S, message: str
+    client: AsyncClient,
+    run: FlowRun,
+    token: uuid.UUID | None,
+    state: S,
+    message: str,
+    *,
+    crash_retry: bool = True,
 ) -> FlowRun:
     """Move ``run`` to ``state`` and return it; a refused move returns it as it is now.
 
@@ -40,6 +46,7 @@ async def set_state(
         message=message,
         lease_token=token,
         idempotency_key=f"worker:{run.id}:{claim}:{state}",
+        crash_retry=crash_retry,
     )
     try:
         return await client.set_flow_run_state(run.id, transition)
@@ -73,10 +80,16 @@ async def crash_unlaunched(
     token: uuid.UUID,
     message: str,
     output: OutputFile,
+    *,
+    crash_retry: bool = True,
 ) -> str:
-    """Make CRASHED a run whose infrastructure could not start; ``message`` says why."""
+    """Make CRASHED a run whose infrastructure could not start; ``message`` says why.
+
+    ``crash_retry=False``: starting it again would fail the same way; no retry is spent.
+    """
     await ship_tail(client, run, output)
-    return outcome(run, await set_state(client, run, token, S.CRASHED, message), None)
+    now = await set_state(client, run, token, S.CRASHED, message, crash_retry=crash_retry)
+    return outcome(run, now, None)
 
 
 async def ship_tail(client: AsyncClient, run: FlowRun, output: OutputFile) -> None:

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from dockyard import job_templates
 from dockyard import settings as settings_module
 from dockyard.client import AsyncClient
 from dockyard.exceptions import ApiError, LaunchError, ServerUnreachable
@@ -33,7 +34,6 @@ from dockyard.schemas import ClaimedRun, ClaimRequest, FlowRunUpdate
 from dockyard.schemas import StateType as S
 from dockyard.settings import Settings
 from dockyard.workers import _finish
-from dockyard.workers._jobs import fill_placeholders
 from dockyard.workers._output import OutputFile
 from dockyard.workers._runs import H, Launched, label
 from dockyard.workers._stopping import StopSignal, backoff
@@ -225,11 +225,14 @@ class BaseWorker(Watching[H]):
 
     async def _launch(self, claimed: ClaimedRun) -> None:
         run = claimed.flow_run
-        config = fill_placeholders(claimed.job_configuration, os.environ)
+        config = job_templates.configuration(
+            claimed.base_job_template, claimed.job_variables, os.environ
+        )
+        retryable = True
         try:
             handle = await asyncio.to_thread(self.launch, claimed, config)
         except LaunchError as exc:
-            reason = str(exc)
+            reason, retryable = str(exc), exc.retryable
         except Exception as exc:
             log.exception("%s: the %s worker failed to launch it", label(run), self.type)
             reason = f"the worker failed to launch it ({type(exc).__name__}: {exc})"
@@ -239,9 +242,11 @@ class BaseWorker(Watching[H]):
             return
         output = OutputFile(self.output_path(run.id))
         message = f"its {self.noun} could not start: {reason}"
+        if not retryable:
+            message += " (not retried: starting it again would fail the same way)"
         try:
             line = await _finish.crash_unlaunched(
-                self.client, run, claimed.lease_token, message, output
+                self.client, run, claimed.lease_token, message, output, crash_retry=retryable
             )
             log.error("%s", line)
         except (ServerUnreachable, ApiError) as exc:

@@ -51,13 +51,14 @@ async def read_run(session: AsyncSession, run_id: uuid.UUID, *, lock: bool = Fal
     return run
 
 
-async def _existing(
-    session: AsyncSession, flow_id: uuid.UUID, key: str | None
-) -> FlowRunRow | None:
+async def _existing(session: AsyncSession, scope: uuid.UUID, key: str | None) -> FlowRunRow | None:
+    """The run already made with ``key`` in ``scope`` (a deployment, or a flow's direct runs)."""
     if key is None:
         return None
     return await session.scalar(
-        select(FlowRunRow).where(FlowRunRow.flow_id == flow_id, FlowRunRow.idempotency_key == key)
+        select(FlowRunRow).where(
+            FlowRunRow.idempotency_scope == scope, FlowRunRow.idempotency_key == key
+        )
     )
 
 
@@ -77,6 +78,7 @@ async def create_run(
         job_variables={},
         tags=body.tags,
         idempotency_key=body.idempotency_key,
+        idempotency_scope=flow.id if body.idempotency_key else None,
         scheduled_start=utcnow(),
         attempt=1,
     )
@@ -97,7 +99,7 @@ async def create_deployment_run(
     """A run of a deployment, SCHEDULED at ``scheduled_start`` (default: now)."""
     from dockyard.server import jobs
 
-    existing = await _existing(session, deployment.flow_id, body.idempotency_key)
+    existing = await _existing(session, deployment.id, body.idempotency_key)
     if existing is not None:
         return existing
     if body.job_variables and deployment.work_pool_id:
@@ -115,6 +117,7 @@ async def create_deployment_run(
         job_variables=body.job_variables,
         tags=[*deployment.tags, *body.tags],
         idempotency_key=body.idempotency_key,
+        idempotency_scope=deployment.id if body.idempotency_key else None,
         scheduled_start=body.scheduled_start or utcnow(),
         attempt=1,
     )
