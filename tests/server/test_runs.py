@@ -135,7 +135,12 @@ def test_deployment_runs_are_idempotent_and_cancellable(server) -> None:
 
         live = http.post("/flow-runs", json={"flow_name": "direct"}).json()
         assert http.post(f"/flow-runs/{live['id']}/cancel").json()["state"] == "CANCELLING"
-        ended = http.post(f"/flow-runs/{live['id']}/state", json={"state": "CANCELLED"})
+        stale = http.post(f"/flow-runs/{live['id']}/state", json={"state": "CANCELLED"})
+        assert stale.status_code == 409  # a leased run: only its lease holder ends it
+        ended = http.post(
+            f"/flow-runs/{live['id']}/state",
+            json={"state": "CANCELLED", "lease_token": live["lease_token"]},
+        )
         assert ended.json()["state"] == "CANCELLED"
 
 

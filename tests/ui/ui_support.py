@@ -169,7 +169,8 @@ def _seed_run(client: Client, deployment: schemas.Deployment, final: str, number
         schemas.ClaimRequest(worker_name=f"{pool}-worker", work_pool_name=pool)
     )
     run_id, token = claimed.flow_run.id, claimed.lease_token
-    client.update_flow_run(run_id, schemas.FlowRunUpdate(infrastructure_id=f"pid-{4000 + number}"))
+    update = schemas.FlowRunUpdate(infrastructure_id=f"pid-{4000 + number}", lease_token=token)
+    client.update_flow_run(run_id, update)
     client.set_flow_run_state(run_id, schemas.StateTransition(state="RUNNING", lease_token=token))
     started = schemas.utcnow()
     lines = [

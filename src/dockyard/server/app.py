@@ -35,7 +35,11 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
         await db.start()
         app.state.db = db
         reaper = asyncio.create_task(
-            services.reaper_loop(db, interval=min(2.0, settings.lease_seconds / 5))
+            services.reaper_loop(
+                db,
+                interval=min(2.0, settings.lease_seconds / 5),
+                grace=settings.lease_seconds,
+            )
         )
         scheduling = asyncio.create_task(scheduler.scheduler_loop(db, settings))
         try:

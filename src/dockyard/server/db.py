@@ -17,12 +17,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm.exc import StaleDataError
 
 from dockyard.server.migrations import HEAD_REVISION
 from dockyard.server.notify import CHANNEL, Notifier, PostgresListener
@@ -30,6 +32,9 @@ from dockyard.server.notify import CHANNEL, Notifier, PostgresListener
 __all__ = ["Database"]
 
 T = TypeVar("T")
+# What a write transaction that lost a race raises (see Database.write_retrying).
+LOST_RACE = (IntegrityError, StaleDataError)
+WRITE_ATTEMPTS = 4
 
 
 class Database:
@@ -114,20 +119,22 @@ class Database:
                 self.schedules_changed.set()
 
     async def write_retrying(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run ``work`` in a write transaction, once more if a concurrent insert won a race.
+        """Run ``work`` in a write transaction, again if it lost a race to another writer.
 
-        Creating something that may exist (a flow, an idempotent run, an upserted deployment)
-        reads, then inserts; on PostgreSQL two requests can both miss and both insert. The
-        loser's second try finds the winner's row.
+        Two races end in a rolled-back transaction that a new try gets right, because it
+        reads again and decides again: two requests creating the same thing (a flow, an
+        idempotent run, a worker) both missed it and both inserted (``IntegrityError``); or a
+        run changed between this transaction's read and its write (``StaleDataError``: every
+        write of a run is a compare-and-set, see ``orchestration``).
         """
-        from sqlalchemy.exc import IntegrityError
-
-        try:
-            async with self.write() as session:
-                return await work(session)
-        except IntegrityError:
-            async with self.write() as session:
-                return await work(session)
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                async with self.write() as session:
+                    return await work(session)
+            except LOST_RACE:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     async def start(self) -> None:
         """Migrate, then listen for other server processes' notifications (PostgreSQL)."""

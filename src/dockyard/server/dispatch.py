@@ -1,21 +1,34 @@
 """Claims, heartbeats and leases: how runs get from the database to a worker.
 
-A claim is one write transaction: it locks the pool's row first (PostgreSQL ``FOR UPDATE``;
-on SQLite the transaction is ``BEGIN IMMEDIATE``), counts the live runs (PENDING, RUNNING,
-CANCELLING, AWAITING_RETRY) of the pool, each queue and each deployment from run states
-inside that transaction, then takes due SCHEDULED runs by queue priority and scheduled time
-as long as no limit would be exceeded. Two concurrent claims therefore can never take the
-same run or the last slot twice.
+A claim is one write transaction:
+
+1. it locks the pool's row (PostgreSQL ``FOR UPDATE``; on SQLite the transaction is
+   ``BEGIN IMMEDIATE``), so two claims on one pool never interleave;
+2. it counts the live runs (PENDING, RUNNING, CANCELLING, AWAITING_RETRY) of the pool, each
+   queue and each deployment with a limit, from run states inside that transaction: this is
+   the :class:`Room` — which queues and deployments can take a run now;
+3. it reads due SCHEDULED runs of the open queues and deployments only (a paused or full
+   queue or deployment is left out in the query itself, so a backlog of any size there never
+   hides the runs of another), by queue priority then scheduled time, locking them as it
+   reads them (PostgreSQL ``FOR UPDATE SKIP LOCKED``: a run that a cancel, the reaper or
+   catch-up holds is left for the next claim);
+4. it takes them while no limit would be exceeded, moves them to PENDING and leases them.
+
+So no slot can leak, two claims cannot both take the last slot, and a claim comes back empty
+only when nothing can be handed out: its long-poll then waits for :func:`Room.next_due`, the
+earliest scheduled time of a run it could take, or for a change that frees something.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import job_templates, schemas
@@ -34,6 +47,129 @@ from dockyard.server.tables import (
 
 ACTIVE = [str(s) for s in orchestration.ACTIVE]
 CANDIDATES_PER_SLOT = 20
+
+
+@dataclass
+class Room:
+    """What can take a run right now: the free slots of a pool, its queues and deployments.
+
+    ``where`` selects the SCHEDULED runs that could be handed out (due or not); ``blocked``
+    says why nothing can be, when nothing can.
+    """
+
+    where: list[ColumnElement[bool]]
+    pool_free: int | None = None
+    queue_free: dict[uuid.UUID, int | None] = field(default_factory=dict)
+    deployment_live: Counter[uuid.UUID] = field(default_factory=Counter)
+    blocked: str | None = None
+
+    @classmethod
+    def closed(cls, why: str) -> Room:
+        return cls(where=[false()], blocked=why)
+
+    def allows(self, run: FlowRunRow, deployment: DeploymentRow | None) -> bool:
+        """Whether one more run fits; if so, count it."""
+        if self.pool_free is not None and self.pool_free <= 0:
+            return False
+        queue = self.queue_free.get(run.work_queue_id) if run.work_queue_id else None
+        if queue is not None and queue <= 0:
+            return False
+        limit = deployment.concurrency_limit if deployment else None
+        if deployment is not None and limit is not None:
+            if self.deployment_live[deployment.id] >= limit:
+                return False
+            self.deployment_live[deployment.id] += 1
+        if self.pool_free is not None:
+            self.pool_free -= 1
+        if queue is not None and run.work_queue_id is not None:
+            self.queue_free[run.work_queue_id] = queue - 1
+        return True
+
+    def runs(self, *columns: Any) -> Any:
+        """A select of ``columns`` over the runs this room could take (due or not)."""
+        return (
+            select(*columns)
+            .outerjoin(DeploymentRow, DeploymentRow.id == FlowRunRow.deployment_id)
+            .where(FlowRunRow.state == S.SCHEDULED, *self.where)
+        )
+
+    async def next_due(self, session: AsyncSession) -> datetime | None:
+        """When the earliest run this room could take becomes due (None: no such run)."""
+        if self.blocked:
+            return None
+        due: datetime | None = await session.scalar(self.runs(func.min(FlowRunRow.scheduled_start)))
+        return due
+
+
+async def _live_counts(session: AsyncSession, column: Any, where: Any) -> Counter[Any]:
+    rows = await session.execute(
+        select(column, func.count()).where(FlowRunRow.state.in_(ACTIVE), where).group_by(column)
+    )
+    return Counter({key: count for key, count in rows.all()})
+
+
+async def _deployments_open(session: AsyncSession, room: Room) -> ColumnElement[bool]:
+    """Runs of no deployment, or of one neither paused nor at its limit; fills its counts."""
+    limited = select(DeploymentRow.id).where(DeploymentRow.concurrency_limit.is_not(None))
+    room.deployment_live = await _live_counts(
+        session, FlowRunRow.deployment_id, FlowRunRow.deployment_id.in_(limited)
+    )
+    full = [
+        deployment_id
+        for deployment_id, limit in await session.execute(
+            select(DeploymentRow.id, DeploymentRow.concurrency_limit).where(
+                DeploymentRow.id.in_(list(room.deployment_live))
+            )
+        )
+        if limit is not None and room.deployment_live[deployment_id] >= limit
+    ]
+    return or_(
+        FlowRunRow.deployment_id.is_(None),
+        and_(DeploymentRow.paused.is_(False), FlowRunRow.deployment_id.not_in(full)),
+    )
+
+
+async def pool_room(
+    session: AsyncSession, pool: WorkPoolRow, queue_names: Sequence[str] = ()
+) -> Room:
+    """The room of a pool (or of some of its queues); its row must be locked."""
+    if pool.paused:
+        return Room.closed(f"work pool '{pool.name}' is paused")
+    queue_query = select(WorkQueueRow).where(
+        WorkQueueRow.work_pool_id == pool.id, WorkQueueRow.paused.is_(False)
+    )
+    if queue_names:
+        queue_query = queue_query.where(WorkQueueRow.name.in_(queue_names))
+    queues = list(await session.scalars(queue_query))
+    by_queue = await _live_counts(
+        session, FlowRunRow.work_queue_id, FlowRunRow.work_pool_id == pool.id
+    )
+    room = Room(where=[FlowRunRow.work_pool_id == pool.id])
+    if pool.concurrency_limit is not None:
+        room.pool_free = pool.concurrency_limit - sum(by_queue.values())
+        if room.pool_free <= 0:
+            return Room.closed(f"work pool '{pool.name}' is at its concurrency limit")
+    for queue in queues:
+        limit = queue.concurrency_limit
+        room.queue_free[queue.id] = None if limit is None else limit - by_queue[queue.id]
+    open_queues = [q for q, free in room.queue_free.items() if free is None or free > 0]
+    if not open_queues:
+        return Room.closed(f"no queue of work pool '{pool.name}' is open (paused or full)")
+    room.where += [
+        FlowRunRow.work_queue_id.in_(open_queues),
+        await _deployments_open(session, room),
+    ]
+    return room
+
+
+async def served_room(session: AsyncSession, deployment_ids: Sequence[uuid.UUID]) -> Room:
+    """The room of a serve process's deployments."""
+    room = Room(where=[FlowRunRow.deployment_id.in_(list(deployment_ids))])
+    room.where.append(await _deployments_open(session, room))
+    return room
+
+
+# ---------------------------------------------------------------- claims
 
 
 async def upsert_worker(
@@ -62,143 +198,92 @@ async def upsert_worker(
     return worker
 
 
-async def _live_counts(session: AsyncSession, column: Any, where: Any) -> Counter[uuid.UUID | None]:
-    rows = await session.execute(
-        select(column, func.count()).where(FlowRunRow.state.in_(ACTIVE), where).group_by(column)
-    )
-    return Counter({key: count for key, count in rows.all()})
-
-
 async def claim(
     session: AsyncSession, request: schemas.ClaimRequest, *, lease_seconds: float
-) -> list[schemas.ClaimedRun]:
-    """Take up to ``request.limit`` due runs for one worker or serve process."""
+) -> tuple[list[schemas.ClaimedRun], datetime | None]:
+    """Take up to ``request.limit`` due runs for one worker or serve process.
+
+    Returns the runs taken and, when there are none, when the earliest run this claim could
+    take becomes due (None: nothing it could take is scheduled).
+    """
+    now = utcnow()  # one instant for catch-up and for what is due
+    pool = None
     if request.work_pool_name:
         pool = await pools.read_pool(session, request.work_pool_name, lock=True)
         worker = await upsert_worker(
             session, pool, request.worker_name, type_name=pool.type, version=None
         )
-        if pool.paused:
-            return []
-        return await _claim_from_pool(session, pool, worker, request, lease_seconds)
-    if not request.deployment_ids:
+        if not pool.paused:
+            from dockyard.server.scheduler import apply_catchup
+
+            await apply_catchup(session, now, pool.id)
+        room = await pool_room(session, pool, request.work_queue_names)
+    elif request.deployment_ids:
+        worker = await upsert_worker(
+            session, None, request.worker_name, type_name="serve", version=None
+        )
+        await _serve(session, worker, request.deployment_ids)
+        room = await served_room(session, request.deployment_ids)
+    else:
         raise Invalid("a claim names a work pool or deployments", field="work_pool_name")
-    worker = await upsert_worker(
-        session, None, request.worker_name, type_name="serve", version=None
-    )
-    return await _claim_served(session, worker, request, lease_seconds)
+    taken = await _take(session, room, now, request.limit) if not room.blocked else []
+    if taken:
+        return await _bind(session, taken, worker, pool, lease_seconds), None
+    return [], await room.next_due(session)
 
 
-async def _claim_from_pool(
-    session: AsyncSession,
-    pool: WorkPoolRow,
-    worker: WorkerRow,
-    request: schemas.ClaimRequest,
-    lease_seconds: float,
-) -> list[schemas.ClaimedRun]:
-    queue_query = select(WorkQueueRow).where(
-        WorkQueueRow.work_pool_id == pool.id, WorkQueueRow.paused.is_(False)
-    )
-    if request.work_queue_names:
-        queue_query = queue_query.where(WorkQueueRow.name.in_(request.work_queue_names))
-    queues = {q.id: q for q in await session.scalars(queue_query)}
-    if not queues:
-        return []
-    from dockyard.server.scheduler import apply_catchup
-
-    now = utcnow()  # one instant for catch-up and for what is due
-    await apply_catchup(session, now, pool.id)
-    in_pool = FlowRunRow.work_pool_id == pool.id
-    by_queue = await _live_counts(session, FlowRunRow.work_queue_id, in_pool)
-    pool_live = sum(by_queue.values())
-    candidates = (
-        select(FlowRunRow, DeploymentRow)
-        .outerjoin(DeploymentRow, DeploymentRow.id == FlowRunRow.deployment_id)
-        .join(WorkQueueRow, WorkQueueRow.id == FlowRunRow.work_queue_id)
-        .where(
-            in_pool,
-            FlowRunRow.state == S.SCHEDULED,
-            FlowRunRow.scheduled_start <= now,
-            FlowRunRow.work_queue_id.in_(list(queues)),
-        )
-        .order_by(WorkQueueRow.priority, FlowRunRow.scheduled_start, FlowRunRow.id)
-        .limit(request.limit * CANDIDATES_PER_SLOT)
-    )
-    rows = (await session.execute(candidates)).all()
-    by_deployment = await _deployment_counts(session, rows)
-    taken: list[tuple[FlowRunRow, DeploymentRow | None]] = []
-    for run, deployment in rows:
-        if len(taken) >= request.limit:
-            break
-        if pool.concurrency_limit is not None and pool_live >= pool.concurrency_limit:
-            break
-        queue = queues[run.work_queue_id]  # type: ignore[index]  # filtered by the query
-        if queue.concurrency_limit is not None and by_queue[queue.id] >= queue.concurrency_limit:
-            continue
-        if not _deployment_allows(deployment, by_deployment):
-            continue
-        pool_live += 1
-        by_queue[queue.id] += 1
-        if deployment is not None:
-            by_deployment[deployment.id] += 1
-        taken.append((run, deployment))
-    return await _bind(session, taken, worker, pool, lease_seconds)
-
-
-async def _claim_served(
-    session: AsyncSession,
-    worker: WorkerRow,
-    request: schemas.ClaimRequest,
-    lease_seconds: float,
-) -> list[schemas.ClaimedRun]:
-    deployments = {
-        d.id: d
-        for d in await session.scalars(
-            select(DeploymentRow)
-            .where(DeploymentRow.id.in_(request.deployment_ids))
-            .with_for_update()
-        )
-    }
-    for deployment in deployments.values():
+async def _serve(
+    session: AsyncSession, worker: WorkerRow, deployment_ids: Sequence[uuid.UUID]
+) -> None:
+    """Bind the deployments to the serve process, locking them: its claims never interleave."""
+    for deployment in await session.scalars(
+        select(DeploymentRow).where(DeploymentRow.id.in_(list(deployment_ids))).with_for_update()
+    ):
         deployment.serve_worker_id = worker.id
-    rows = (
-        await session.execute(
-            select(FlowRunRow, DeploymentRow)
-            .join(DeploymentRow, DeploymentRow.id == FlowRunRow.deployment_id)
-            .where(
-                FlowRunRow.deployment_id.in_(list(deployments)),
-                FlowRunRow.state == S.SCHEDULED,
-                FlowRunRow.scheduled_start <= utcnow(),
-            )
-            .order_by(FlowRunRow.scheduled_start, FlowRunRow.id)
-            .limit(request.limit * CANDIDATES_PER_SLOT)
-        )
-    ).all()
-    by_deployment = await _deployment_counts(session, rows)
+
+
+async def _take(
+    session: AsyncSession, room: Room, now: datetime, limit: int
+) -> list[tuple[FlowRunRow, DeploymentRow | None]]:
+    query = (
+        room.runs(FlowRunRow, DeploymentRow)
+        .outerjoin(WorkQueueRow, WorkQueueRow.id == FlowRunRow.work_queue_id)
+        .where(FlowRunRow.scheduled_start <= now)
+        .order_by(WorkQueueRow.priority, FlowRunRow.scheduled_start, FlowRunRow.id)
+        .limit(limit * CANDIDATES_PER_SLOT)
+        .with_for_update(of=FlowRunRow, skip_locked=True)
+    )
     taken: list[tuple[FlowRunRow, DeploymentRow | None]] = []
-    for run, deployment in rows:
-        if len(taken) >= request.limit:
+    for run, deployment in (await session.execute(query)).all():
+        if len(taken) >= limit:
             break
-        if _deployment_allows(deployment, by_deployment):
-            by_deployment[deployment.id] += 1
+        if room.allows(run, deployment):
             taken.append((run, deployment))
-    return await _bind(session, taken, worker, None, lease_seconds)
+    return taken
 
 
-async def _deployment_counts(session: AsyncSession, rows: Any) -> Counter[uuid.UUID | None]:
-    ids = {d.id for _, d in rows if d is not None and d.concurrency_limit is not None}
-    if not ids:
-        return Counter()
-    return await _live_counts(session, FlowRunRow.deployment_id, FlowRunRow.deployment_id.in_(ids))
-
-
-def _deployment_allows(deployment: DeploymentRow | None, live: Counter[uuid.UUID | None]) -> bool:
-    if deployment is None:
-        return True
-    if deployment.paused:
-        return False
-    limit = deployment.concurrency_limit
-    return limit is None or live[deployment.id] < limit
+async def admit(session: AsyncSession, run: FlowRunRow, *, lease_seconds: float) -> uuid.UUID:
+    """Take one SCHEDULED run for a process that starts it by hand (``python -m
+    dockyard.engine RUN_ID``), under the rules of a claim: pauses and limits hold, only the
+    time it was scheduled for does not. Returns the lease token; raises ``Conflict``."""
+    if run.work_pool_id is not None:
+        pool = await session.get(WorkPoolRow, run.work_pool_id, with_for_update=True)
+        assert pool is not None  # the foreign key
+        room = await pool_room(session, pool)
+    elif run.deployment_id is not None:
+        room = await served_room(session, [run.deployment_id])
+    else:
+        room = Room(where=[])
+    found = None
+    if not room.blocked:
+        query = room.runs(FlowRunRow, DeploymentRow).where(FlowRunRow.id == run.id)
+        found = (await session.execute(query)).first()
+    if found is None or not room.allows(*found):
+        why = room.blocked or "its queue or deployment is paused or at its concurrency limit"
+        raise orchestration.refuse(run, f"flow run {run.id} cannot start now: {why}")
+    token = orchestration.grant_lease(run, lease_seconds)
+    orchestration.record(session, run, S.PENDING, "started by hand")
+    return token
 
 
 async def _bind(
@@ -242,6 +327,9 @@ def job_configuration(
     return job_templates.configuration(pool.base_job_template, supplied, None)
 
 
+# ---------------------------------------------------------------- heartbeats and leases
+
+
 async def heartbeat(
     session: AsyncSession, beat: schemas.WorkerHeartbeat, *, lease_seconds: float
 ) -> schemas.HeartbeatAnswer:
@@ -255,21 +343,30 @@ async def heartbeat(
             select(DeploymentRow).where(DeploymentRow.id.in_(beat.deployment_ids))
         ):
             deployment.serve_worker_id = worker.id
-    held = list(
-        await session.scalars(
-            select(FlowRunRow).where(
+    if beat.run_ids:
+        # a guarded write (still PENDING, still this worker's), not a read-then-write: an
+        # engine moving a run to RUNNING, or the reaper, may act on it at the same time
+        await session.execute(
+            update(FlowRunRow)
+            .where(
+                FlowRunRow.id.in_(beat.run_ids),
+                FlowRunRow.worker_id == worker.id,
+                FlowRunRow.state == S.PENDING,
+            )
+            .values(lease_expires=utcnow() + timedelta(seconds=lease_seconds))
+            .execution_options(synchronize_session=False)
+        )
+    held = (
+        await session.execute(
+            select(FlowRunRow.id, FlowRunRow.state).where(
                 FlowRunRow.worker_id == worker.id, FlowRunRow.state.in_(ACTIVE)
             )
         )
-    )
-    expires = utcnow() + timedelta(seconds=lease_seconds)
-    for run in held:
-        if run.state == S.PENDING and run.id in beat.run_ids:
-            run.lease_expires = expires
-    held_ids = {r.id for r in held}
+    ).all()
+    held_ids = {run_id for run_id, _ in held}
     return schemas.HeartbeatAnswer(
         worker_id=worker.id,
-        cancel=[r.id for r in held if r.state == S.CANCELLING],
+        cancel=[run_id for run_id, state in held if state == S.CANCELLING],
         lost=[i for i in beat.run_ids if i not in held_ids],
     )
 
@@ -283,15 +380,3 @@ async def renew_lease(
             run, f"flow run {run.id} is no longer leased to this process; stop reporting on it"
         )
     run.lease_expires = utcnow() + timedelta(seconds=lease_seconds)
-
-
-async def next_due(session: AsyncSession, request: schemas.ClaimRequest) -> datetime | None:
-    """When the earliest SCHEDULED run this claim could take becomes due."""
-    query = select(func.min(FlowRunRow.scheduled_start)).where(FlowRunRow.state == S.SCHEDULED)
-    if request.work_pool_name:
-        query = query.join(WorkPoolRow, WorkPoolRow.id == FlowRunRow.work_pool_id).where(
-            WorkPoolRow.name == request.work_pool_name
-        )
-    else:
-        query = query.where(FlowRunRow.deployment_id.in_(request.deployment_ids))
-    return await session.scalar(query)

@@ -63,6 +63,20 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _lost_race(_request: Request, _exc: Exception) -> JSONResponse:
+    # Database.write_retrying tries again; this answers only when every try lost
+    return JSONResponse(
+        {
+            "detail": "the flow run changed while this request was being decided",
+            "hint": "read it again and retry",
+        },
+        status_code=409,
+    )
+
+
 def install(app: FastAPI) -> None:
+    from sqlalchemy.orm.exc import StaleDataError
+
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StaleDataError, _lost_race)

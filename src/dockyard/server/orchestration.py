@@ -1,14 +1,29 @@
 """The state rules of flow runs: which transitions are allowed, leases and fencing.
 
-Every change of a run's state goes through :func:`transition`, which stores it in the run's
+Every change of a run's state goes through :func:`record`, which stores it in the run's
 history with its time. The table below is the whole rule book (see docs/states.md):
 
-- a claim moves SCHEDULED → PENDING and hands out a lease token;
-- the engine moves PENDING → RUNNING → COMPLETED / FAILED (or AWAITING_RETRY → RUNNING),
-  presenting the lease token it was given; a stale token is refused (fencing);
+- a claim moves SCHEDULED → PENDING and hands out a lease token (:mod:`.dispatch`);
+- the engine moves PENDING → RUNNING → COMPLETED / FAILED (or AWAITING_RETRY → RUNNING);
 - CRASHED comes from an expired lease or infrastructure that died, and is followed at once by
   a new SCHEDULED attempt while the deployment's ``crash_retries`` last;
-- cancelling: SCHEDULED → CANCELLED at once, live runs → CANCELLING → CANCELLED.
+- cancelling: SCHEDULED → CANCELLED at once, live runs → CANCELLING → CANCELLED. Nothing
+  leaves CANCELLING but CANCELLED: a cancel always wins.
+
+Three guards keep racing writers (a claim, a cancel, the reaper, an engine, a worker) from
+overwriting each other:
+
+- **compare-and-set**: every write of a run is ``UPDATE … WHERE id = :id AND version =
+  :seen`` (the ``version`` column of ``FlowRunRow``); a write decided from a state that
+  changed since matches nothing and raises ``StaleDataError``: the writer's transaction
+  rolls back, and it reads again and decides again (``Database.write_retrying``). Writers
+  that act on many runs lock them as they read them (PostgreSQL ``FOR UPDATE SKIP LOCKED``),
+  so that they rarely collide at all;
+- **fencing**: every transition of a leased run (PENDING, RUNNING, AWAITING_RETRY,
+  CANCELLING) needs its current lease token, except a request to cancel. A process whose run
+  moved on (declared CRASHED, retried elsewhere) is refused and stops;
+- **expected state**: a client that decided from a state it read can send it as
+  ``expected_state``; the transition is refused (409) if the run is in another one by now.
 """
 
 from __future__ import annotations
@@ -18,7 +33,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.schemas import StateTransition
+from dockyard.schemas import ACTIVE_STATES, FINAL_STATES, StateTransition
 from dockyard.schemas import StateType as S
 from dockyard.server.errors import Conflict
 from dockyard.server.tables import DeploymentRow, FlowRunRow, FlowRunStateRow, utcnow
@@ -28,18 +43,15 @@ ALLOWED: dict[S, frozenset[S]] = {
     S.PENDING: frozenset({S.RUNNING, S.SCHEDULED, S.CRASHED, S.CANCELLING}),
     S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.AWAITING_RETRY, S.CRASHED, S.CANCELLING}),
     S.AWAITING_RETRY: frozenset({S.RUNNING, S.CRASHED, S.CANCELLING}),
-    S.CANCELLING: frozenset({S.CANCELLED, S.CRASHED}),
+    S.CANCELLING: frozenset({S.CANCELLED}),
     S.CRASHED: frozenset({S.SCHEDULED}),
     S.COMPLETED: frozenset(),
     S.FAILED: frozenset(),
     S.CANCELLED: frozenset(),
 }
 # States whose process is alive: they hold a lease and count against concurrency limits.
-ACTIVE = frozenset({S.PENDING, S.RUNNING, S.CANCELLING, S.AWAITING_RETRY})
-FINAL = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED, S.CRASHED})
-# Transitions that need the caller to hold the run's current lease.
-FENCED_FROM = frozenset({S.PENDING, S.RUNNING, S.AWAITING_RETRY})
-FENCED_TO = frozenset({S.RUNNING, S.COMPLETED, S.FAILED, S.AWAITING_RETRY, S.SCHEDULED})
+ACTIVE = ACTIVE_STATES
+FINAL = FINAL_STATES
 
 
 def refuse(run: FlowRunRow, detail: str) -> Conflict:
@@ -53,9 +65,14 @@ def record(
     message: str | None = None,
     idempotency_key: str | None = None,
 ) -> None:
-    """Set the run's state and store the transition in its history."""
+    """Set the run's state and store the transition in its history.
+
+    Long-polls are woken (once the transaction commits) only by a change that can make a
+    run claimable: a run becoming SCHEDULED, or a run leaving a live state (a freed slot).
+    """
     now = utcnow()
-    session.info["wake"] = True  # a run may have become due, or freed a slot
+    if state == S.SCHEDULED or (run.state in ACTIVE and state not in ACTIVE):
+        session.info["wake"] = True
     run.state = state
     run.state_message = message
     if state == S.RUNNING and run.start_time is None:
@@ -82,42 +99,51 @@ def grant_lease(run: FlowRunRow, lease_seconds: float) -> uuid.UUID:
     return run.lease_token
 
 
-async def transition(
-    session: AsyncSession,
-    run: FlowRunRow,
-    request: StateTransition,
-    *,
-    lease_seconds: float,
-) -> uuid.UUID | None:
-    """Apply a requested transition, or raise ``Conflict`` with the current state.
-
-    Returns the lease token the caller now holds when the transition granted one.
-    """
+def check(run: FlowRunRow, request: StateTransition) -> None:
+    """Refuse (``Conflict``) a transition the rules do not allow from the run's state."""
     current, target = S(run.state), request.state
+    if request.expected_state is not None and request.expected_state != current:
+        raise refuse(
+            run,
+            f"flow run {run.id} is {current}, not {request.expected_state} as expected; "
+            "read it again and decide again",
+        )
     if target not in ALLOWED[current]:
         raise refuse(run, f"flow run {run.id} cannot go from {current} to {target}")
     if target == S.SCHEDULED and current == S.CRASHED:
         raise refuse(run, "only the server reschedules a crashed run (crash_retries)")
-    fenced = current in FENCED_FROM and target in FENCED_TO and run.lease_token is not None
-    if fenced and request.lease_token != run.lease_token:
+    if current in ACTIVE and target != S.CANCELLING and request.lease_token != run.lease_token:
         raise refuse(
             run,
             f"flow run {run.id} is leased to another process (stale or missing lease "
-            "token); this process must stop reporting on it",
+            "token); only the process holding its lease reports on it",
         )
-    granted = None
+
+
+async def transition(
+    session: AsyncSession, run: FlowRunRow, request: StateTransition, *, lease_seconds: float
+) -> None:
+    """Apply a requested transition of a run that is not SCHEDULED (see :func:`check`).
+
+    A SCHEDULED run reaches PENDING only through a claim (``dispatch``), CANCELLED only
+    through :func:`cancel`.
+    """
+    check(run, request)
+    target = request.state
+    if target == S.CANCELLING or (run.state == S.SCHEDULED and target == S.CANCELLED):
+        cancel(session, run, request.message)
+        return
     if target == S.PENDING:
-        granted = grant_lease(run, lease_seconds)
-    elif target in ACTIVE and run.lease_token is not None:
+        raise refuse(run, f"flow run {run.id} reaches PENDING only through a claim")
+    if target in ACTIVE:
         run.lease_expires = utcnow() + timedelta(seconds=lease_seconds)
     if target == S.SCHEDULED:  # a worker handing back a run it never launched
         run.worker_id = None
     if target == S.COMPLETED:
         run.result = request.result
     record(session, run, target, request.message, request.idempotency_key)
-    if target == S.CRASHED:
+    if target == S.CRASHED and request.crash_retry:
         await retry_crashed(session, run)
-    return granted
 
 
 async def retry_crashed(session: AsyncSession, run: FlowRunRow) -> bool:

@@ -4,6 +4,12 @@ The reaper ends runs whose lease ran out: the process that held it (worker while
 engine while RUNNING) stopped renewing it, so nothing will ever report on the run again.
 A run that was asked to cancel ends CANCELLED; any other becomes CRASHED, and is retried
 while its deployment's ``crash_retries`` last.
+
+After the server starts, the reaper waits one full lease period before its first pass: a
+lease that ran out while the server was down (an outage, a restart) was not renewed only
+because nobody could reach the server, and the engines and workers holding them renew them
+as soon as it answers again. A run whose process died during the outage is reaped one
+lease period after the start.
 """
 
 from __future__ import annotations
@@ -54,8 +60,10 @@ async def reap_expired_leases(db: Database) -> int:
         return len(expired)
 
 
-async def reaper_loop(db: Database, interval: float) -> None:
-    """Run the reaper every ``interval`` seconds until cancelled; never die of an error."""
+async def reaper_loop(db: Database, interval: float, *, grace: float) -> None:
+    """Run the reaper every ``interval`` seconds, the first time ``grace`` seconds after the
+    start, until cancelled; never die of an error."""
+    await asyncio.sleep(grace)
     while not db.notifier.closed:
         try:
             while await reap_expired_leases(db) == BATCH:

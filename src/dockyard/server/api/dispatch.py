@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 
 from fastapi import APIRouter, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard.server import dispatch
@@ -16,33 +18,49 @@ from dockyard.server.tables import utcnow
 router = APIRouter(tags=["dispatch"])
 
 
+# A run due now but not taken was locked by another transaction (a cancel, the reaper):
+# look again shortly rather than at once.
+LOCKED_RUN_DELAY = 0.05
+
+
 @router.post("/workers/heartbeat")
 async def heartbeat(
     body: schemas.WorkerHeartbeat, db: DB, settings: Config
 ) -> schemas.HeartbeatAnswer:
-    async with db.write() as session:
+
+    async def work(session: AsyncSession) -> schemas.HeartbeatAnswer:
         return await dispatch.heartbeat(session, body, lease_seconds=settings.lease_seconds)
+
+    return await db.write_retrying(work)
 
 
 @router.post("/workers/claim")
 async def claim(
     body: schemas.ClaimRequest, db: DB, settings: Config, request: Request
 ) -> list[schemas.ClaimedRun]:
-    """Answer at once with due runs, otherwise wait (up to ``wait`` seconds) for some."""
+    """Answer at once with due runs, otherwise wait (up to ``wait`` seconds) for some.
+
+    While it waits, a claim costs nothing: it looks again only when woken (a run created or
+    rescheduled, a slot freed, a pool, queue or deployment resumed or its limit raised) or
+    when the earliest run it could take becomes due.
+    """
+
+    async def work(session: AsyncSession) -> tuple[list[schemas.ClaimedRun], datetime | None]:
+        return await dispatch.claim(session, body, lease_seconds=settings.lease_seconds)
+
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(body.wait, settings.long_poll_seconds)
     while True:
         if await request.is_disconnected():
             # the worker stopped or died while waiting: runs claimed now would reach no one
             return []
-        async with db.write() as session:
-            claimed = await dispatch.claim(session, body, lease_seconds=settings.lease_seconds)
-            due = None if claimed else await dispatch.next_due(session, body)
+        claimed, due = await db.write_retrying(work)
         remaining = deadline - loop.time()
         if claimed or remaining <= 0 or db.notifier.closed:
             return claimed
         if due is not None:
-            remaining = min(remaining, max(0.0, (due - utcnow()).total_seconds()) + 0.005)
+            until_due = (due - utcnow()).total_seconds()
+            remaining = min(remaining, until_due + 0.005 if until_due > 0 else LOCKED_RUN_DELAY)
         await db.notifier.wait(remaining)
 
 
@@ -54,10 +72,13 @@ async def renew_lease(
 
     The answer is the run, so the engine also learns when it was asked to cancel.
     """
-    async with db.write() as session:
+
+    async def work(session: AsyncSession) -> schemas.FlowRun:
         run = await runs.read_run(session, run_id, lock=True)
         await dispatch.renew_lease(
             session, run, body.lease_token, lease_seconds=settings.lease_seconds
         )
         await session.flush()
         return await runs.run_schema(session, run_id)
+
+    return await db.write_retrying(work)

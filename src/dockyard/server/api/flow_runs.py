@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
-from dockyard.server import orchestration
+from dockyard.schemas import StateType as S
+from dockyard.server import dispatch, orchestration
 from dockyard.server.api.deps import DB, Config, Limit, Offset
 from dockyard.server.models import flows, runs
 
@@ -73,18 +74,31 @@ async def read_flow_run(run_id: uuid.UUID, db: DB) -> schemas.FlowRun:
 async def update_flow_run(
     run_id: uuid.UUID, body: schemas.FlowRunUpdate, db: DB
 ) -> schemas.FlowRun:
-    async with db.write() as session:
-        run = await runs.read_run(session, run_id)
-        for key, value in body.model_dump(exclude_unset=True).items():
-            setattr(run, key, value)
+    """Record what the process holding the run's lease knows (its infrastructure id)."""
+
+    async def work(session: AsyncSession) -> schemas.FlowRun:
+        run = await runs.read_run(session, run_id, lock=True)
+        if run.lease_token is None or body.lease_token != run.lease_token:
+            raise orchestration.refuse(
+                run,
+                f"flow run {run_id} is not leased to this process (stale or missing "
+                "lease token); only the process holding its lease records on it",
+            )
+        if "infrastructure_id" in body.model_fields_set:
+            run.infrastructure_id = body.infrastructure_id
         await session.flush()
         return await runs.run_schema(session, run_id)
+
+    return await db.write_retrying(work)
 
 
 @router.delete("/{run_id}", status_code=204)
 async def delete_flow_run(run_id: uuid.UUID, db: DB) -> Response:
-    async with db.write() as session:
-        await session.delete(await runs.read_run(session, run_id))
+
+    async def work(session: AsyncSession) -> None:
+        await session.delete(await runs.read_run(session, run_id, lock=True))
+
+    await db.write_retrying(work)
     return Response(status_code=204)
 
 
@@ -92,17 +106,27 @@ async def delete_flow_run(run_id: uuid.UUID, db: DB) -> Response:
 async def set_flow_run_state(
     run_id: uuid.UUID, body: schemas.StateTransition, db: DB, settings: Config
 ) -> schemas.FlowRunStarted:
-    """Move a run to a new state; 409 with ``current_state`` when the rules refuse it."""
-    token = None
-    async with db.write() as session:
+    """Move a run to a new state; 409 with ``current_state`` when the rules refuse it.
+
+    SCHEDULED → PENDING is a claim of this one run (``dispatch.admit``): the answer carries
+    the lease token. Every other transition follows ``orchestration``.
+    """
+
+    async def work(session: AsyncSession) -> schemas.FlowRunStarted:
+        token = None
         run = await runs.read_run(session, run_id, lock=True)
-        if not await runs.already_applied(session, run_id, body.idempotency_key):
-            token = await orchestration.transition(
-                session, run, body, lease_seconds=settings.lease_seconds
-            )
+        if await runs.already_applied(session, run_id, body.idempotency_key):
+            pass  # a retry of a transition made: answer the run as it is now
+        elif run.state == S.SCHEDULED and body.state == S.PENDING:
+            orchestration.check(run, body)
+            token = await dispatch.admit(session, run, lease_seconds=settings.lease_seconds)
+        else:
+            await orchestration.transition(session, run, body, lease_seconds=settings.lease_seconds)
         await session.flush()
         base = await runs.run_schema(session, run_id)
-    return schemas.FlowRunStarted(**base.model_dump(), lease_token=token)
+        return schemas.FlowRunStarted(**base.model_dump(), lease_token=token)
+
+    return await db.write_retrying(work)
 
 
 @router.get("/{run_id}/states")
@@ -113,8 +137,11 @@ async def read_flow_run_states(run_id: uuid.UUID, db: DB) -> list[schemas.State]
 
 @router.post("/{run_id}/cancel")
 async def cancel_flow_run(run_id: uuid.UUID, db: DB) -> schemas.FlowRun:
-    async with db.write() as session:
+
+    async def work(session: AsyncSession) -> schemas.FlowRun:
         run = await runs.read_run(session, run_id, lock=True)
         orchestration.cancel(session, run)
         await session.flush()
         return await runs.run_schema(session, run_id)
+
+    return await db.write_retrying(work)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard.server import worker_types
@@ -31,9 +32,13 @@ async def read_worker_type(type_name: str) -> schemas.WorkerType:
 async def create_work_pool(
     body: schemas.WorkPoolCreate, db: DB, settings: Config
 ) -> schemas.WorkPool:
-    async with db.write() as session:
+
+    async def work(session: AsyncSession) -> schemas.WorkPool:
         pool = await pools.create_pool(session, body)
         return await pools.pool_schema(session, pool, settings.worker_offline_seconds)
+
+    # two first creates of one name race to insert: the loser's retry answers 409
+    return await db.write_retrying(work)
 
 
 @router.get("/work-pools")
@@ -59,16 +64,18 @@ async def read_work_pool(name: str, db: DB, settings: Config) -> schemas.WorkPoo
 async def update_work_pool(
     name: str, body: schemas.WorkPoolUpdate, db: DB, settings: Config
 ) -> schemas.WorkPool:
-    async with db.write() as session:
+
+    async def work(session: AsyncSession) -> schemas.WorkPool:
         pool = await pools.update_pool(session, name, body)
         await session.flush()
         return await pools.pool_schema(session, pool, settings.worker_offline_seconds)
 
+    return await db.write_retrying(work)
+
 
 @router.delete("/work-pools/{name}", status_code=204)
 async def delete_work_pool(name: str, db: DB) -> Response:
-    async with db.write() as session:
-        await session.delete(await pools.read_pool(session, name))
+    await db.write_retrying(lambda session: pools.delete_pool(session, name))
     return Response(status_code=204)
 
 
@@ -89,10 +96,13 @@ async def resume_work_pool(name: str, db: DB, settings: Config) -> schemas.WorkP
 async def create_work_queue(
     pool_name: str, body: schemas.WorkQueueCreate, db: DB
 ) -> schemas.WorkQueue:
-    async with db.write() as session:
-        pool = await pools.read_pool(session, pool_name)
+
+    async def work(session: AsyncSession) -> schemas.WorkQueue:
+        pool = await pools.read_pool(session, pool_name, lock=True)
         queue = await pools.create_queue(session, pool, body)
         return pools.queue_schema(queue, pool)
+
+    return await db.write_retrying(work)
 
 
 @router.get("/work-pools/{pool_name}/queues")
@@ -113,18 +123,24 @@ async def read_work_queue(pool_name: str, name: str, db: DB) -> schemas.WorkQueu
 async def update_work_queue(
     pool_name: str, name: str, body: schemas.WorkQueueUpdate, db: DB
 ) -> schemas.WorkQueue:
-    async with db.write() as session:
-        pool = await pools.read_pool(session, pool_name)
+
+    async def work(session: AsyncSession) -> schemas.WorkQueue:
+        pool = await pools.read_pool(session, pool_name, lock=True)
         queue = await pools.update_queue(session, pool, name, body)
         await session.flush()
         return pools.queue_schema(queue, pool)
 
+    return await db.write_retrying(work)
+
 
 @router.delete("/work-pools/{pool_name}/queues/{name}", status_code=204)
 async def delete_work_queue(pool_name: str, name: str, db: DB) -> Response:
-    async with db.write() as session:
-        pool = await pools.read_pool(session, pool_name)
+
+    async def work(session: AsyncSession) -> None:
+        pool = await pools.read_pool(session, pool_name, lock=True)
         await pools.delete_queue(session, pool, name)
+
+    await db.write_retrying(work)
     return Response(status_code=204)
 
 

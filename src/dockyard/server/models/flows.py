@@ -10,11 +10,14 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
+from dockyard.schemas import StateType as S
+from dockyard.server import orchestration
 from dockyard.server.errors import Invalid, NotFound
 from dockyard.server.models import pools
 from dockyard.server.tables import (
     DeploymentRow,
     FlowRow,
+    FlowRunRow,
     WorkerRow,
     WorkPoolRow,
     WorkQueueRow,
@@ -178,6 +181,21 @@ async def upsert_deployment(session: AsyncSession, body: schemas.DeploymentCreat
 
         await schedules.replace(session, deployment, body.schedules)
     return deployment
+
+
+async def delete_deployment(session: AsyncSession, deployment: DeploymentRow) -> None:
+    """Delete a deployment; its runs that never started are cancelled (nothing could run
+    them: the engine needs the deployment's entrypoint)."""
+    waiting = await session.scalars(
+        select(FlowRunRow)
+        .where(FlowRunRow.deployment_id == deployment.id, FlowRunRow.state == S.SCHEDULED)
+        .with_for_update()
+    )
+    for run in waiting:
+        orchestration.record(
+            session, run, S.CANCELLED, f"its deployment '{deployment.name}' was deleted"
+        )
+    await session.delete(deployment)
 
 
 async def update_deployment(

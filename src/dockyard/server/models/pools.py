@@ -9,9 +9,18 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
-from dockyard.server import templates, worker_types
+from dockyard.schemas import StateType as S
+from dockyard.server import orchestration, templates, worker_types
 from dockyard.server.errors import Conflict, Invalid, NotFound
-from dockyard.server.tables import WorkerRow, WorkPoolRow, WorkQueueRow, utcnow
+from dockyard.server.tables import (
+    DeploymentRow,
+    FlowRow,
+    FlowRunRow,
+    WorkerRow,
+    WorkPoolRow,
+    WorkQueueRow,
+    utcnow,
+)
 
 DEFAULT_QUEUE = "default"
 
@@ -198,13 +207,59 @@ async def update_queue(
 
 
 async def delete_queue(session: AsyncSession, pool: WorkPoolRow, name: str) -> None:
+    """Delete a queue; its deployments and their runs move to the pool's default queue.
+
+    A run of a pool always has a queue: without one, no claim would ever take it.
+    """
     queue = await read_queue(session, pool, name)
     if queue.name == DEFAULT_QUEUE:
         raise Conflict(
             f"the '{DEFAULT_QUEUE}' queue of pool '{pool.name}' cannot be deleted",
             hint="delete the pool instead",
         )
+    default = await read_queue(session, pool, DEFAULT_QUEUE)
+    for table in (DeploymentRow, FlowRunRow):
+        await session.execute(
+            update(table)
+            .where(table.work_queue_id == queue.id)
+            .values(work_queue_id=default.id)
+            .execution_options(synchronize_session=False)
+        )
+    session.info["wake"] = True  # the moved runs may be claimable in the default queue
     await session.delete(queue)
+
+
+async def delete_pool(session: AsyncSession, name: str) -> None:
+    """Delete a pool no deployment uses; its runs that never started are cancelled.
+
+    A deployment whose pool went would make runs that nothing can ever claim: move it to
+    another pool or delete it first.
+    """
+    pool = await read_pool(session, name)
+    users = list(
+        await session.execute(
+            select(FlowRow.name, DeploymentRow.name)
+            .join(FlowRow, FlowRow.id == DeploymentRow.flow_id)
+            .where(DeploymentRow.work_pool_id == pool.id)
+            .order_by(FlowRow.name, DeploymentRow.name)
+        )
+    )
+    if users:
+        shown = ", ".join(f"{flow}/{deployment}" for flow, deployment in users[:10])
+        more = f" and {len(users) - 10} more" if len(users) > 10 else ""
+        raise Conflict(
+            f"work pool '{name}' is used by deployment(s) {shown}{more}",
+            hint="move them to another pool (deploy them again with another work pool) "
+            "or delete them (`dockyard deployment delete FLOW/NAME`) first",
+        )
+    waiting = await session.scalars(
+        select(FlowRunRow)
+        .where(FlowRunRow.work_pool_id == pool.id, FlowRunRow.state == S.SCHEDULED)
+        .with_for_update()
+    )
+    for run in waiting:
+        orchestration.record(session, run, S.CANCELLED, f"its work pool '{name}' was deleted")
+    await session.delete(pool)
 
 
 def queue_schema(queue: WorkQueueRow, pool: WorkPoolRow) -> schemas.WorkQueue:
