@@ -130,10 +130,10 @@ PREFECT = Prefect(
 )
 
 
-def products() -> list[Product]:
-    """Dockyard, and Prefect when its bench environment exists; the command's arguments
-    (``dockyard``, ``prefect``) pick some of them."""
-    wanted = set(sys.argv[1:])
+def products(names: list[str] | None = None) -> list[Product]:
+    """Dockyard, and Prefect when its bench environment exists; ``names`` (default: the
+    command's arguments), ``dockyard`` or ``prefect``, pick some of them."""
+    wanted = set(sys.argv[1:] if names is None else names)
     found: list[Product] = []
     if not wanted or DOCKYARD.module in wanted:
         found.append(DOCKYARD)

@@ -15,6 +15,7 @@ from _common import DOCKYARD, PREFECT, Product
 
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 BUSY_RETRIES = 10
+PAGE = 1000  # the most runs one list call answers
 
 STANDIN = """\
 import json, os, urllib.request
@@ -135,14 +136,23 @@ class DockyardRig(Rig):
         if len(ids) == 1:
             runs = [self.call("GET", f"/flow-runs/{ids[0]}")]
         else:
-            params = {"work_pool_name": "bench", "limit": 1000}
-            runs = self.call("GET", "/flow-runs", params=params)
+            runs = self._final_runs()
         wanted = set(ids)
         return {
             run["id"]: (run["state"], _ts(run["end_time"]))
             for run in runs
             if run["id"] in wanted and run["state"] in FINAL
         }
+
+    def _final_runs(self) -> list[dict[str, Any]]:
+        """Every final run of the pool, page by page: a burst of any size is seen whole."""
+        found: list[dict[str, Any]] = []
+        while True:
+            params = {"work_pool_name": "bench", "state": sorted(FINAL), "limit": PAGE}
+            page = self.call("GET", "/flow-runs", params={**params, "offset": len(found)})
+            found.extend(page)
+            if len(page) < PAGE:
+                return found
 
 
 class PrefectRig(Rig):

@@ -1,6 +1,7 @@
 """Dispatch: from triggering a deployment's run to RUNNING and COMPLETED, and draining a burst.
 
-    python bench/dispatch.py [dockyard] [prefect]     # default: both (Prefect if installed)
+    python bench/dispatch.py [dockyard] [prefect] [--runs N] [--burst N]
+                                         # default: both (Prefect if installed), 20 and 50
 
 For each product: a server (temporary home, free port on 127.0.0.1), a process work pool, a
 process worker, and a deployment of a one-line flow. Then:
@@ -12,12 +13,15 @@ process worker, and a deployment of a one-line flow. Then:
 
 Dockyard also drains a burst whose runs use a stdlib stand-in for the engine: what the
 worker and server manage when the run's own start costs next to nothing. Prefect (when
-``bench/.venv-prefect`` exists) runs with its default settings; it gets fewer runs, being
-about twenty times slower. Figures are printed, never asserted; ratios compare the products.
+``bench/.venv-prefect`` exists) runs with its default settings. Every product gets the same
+plan (as many runs in a row, the same burst), so each ratio compares like with like: the
+reference's figure against Dockyard's, both measured in this run. Figures are printed, never
+asserted.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -29,17 +33,31 @@ import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from _common import DOCKYARD, PREFECT, clean_env, percentile, products, running_server
 from _dispatch_rigs import DockyardRig, PrefectRig, Rig
 
 WORKER_LIMIT = 8  # both workers run at most this many runs at once (2 cores here)
-PLAN = {  # product -> (sequential runs, burst size)
-    DOCKYARD.name: (50, 200),
-    PREFECT.name: (20, 50),
-}
+
+
+class Plan(NamedTuple):
+    """What every product runs: the same counts, so that their figures compare."""
+
+    sequential: int = 20
+    # Prefect drains about twenty times slower than Dockyard: a burst of 200 would take it
+    # minutes, so every product drains the same smaller burst.
+    burst: int = 50
+
+    def describe(self) -> str:
+        return (
+            f"{self.sequential} runs one after the other, then a burst of {self.burst} runs "
+            f"(and for Dockyard, a burst of {self.burst} stand-in runs); "
+            f"workers run at most {WORKER_LIMIT} at once"
+        )
+
+
 TARGETS = {"running_p50": 250.0, "running_p99": 500.0, "drain": 10.0, "not_completed": 0.0}
 METRICS = [  # key, label, unit, higher is better
     ("pending_p50", "trigger -> PENDING (claimed), p50", "ms", False),
@@ -84,8 +102,8 @@ def burst(rig: Rig, count: int, *, standin: bool = False) -> tuple[float, int]:
     return count / (last_end - due.timestamp()), not_completed
 
 
-def measure(rig: Rig, values: dict[str, float]) -> None:
-    runs, size = PLAN[rig.product.name]
+def measure(rig: Rig, plan: Plan, values: dict[str, float]) -> None:
+    runs, size = plan
     print(f"  {rig.product.name}: {runs} runs one after the other ...", flush=True)
     sequential(rig, runs, values)
     print(f"  {rig.product.name}: a burst of {size} runs ...", flush=True)
@@ -96,7 +114,7 @@ def measure(rig: Rig, values: dict[str, float]) -> None:
         values["drain_standin"], values["standin_not_completed"] = burst(rig, size, standin=True)
 
 
-def print_table(figures: dict[str, dict[str, float]]) -> None:
+def print_table(figures: dict[str, dict[str, float]], plan: Plan) -> None:
     ours = figures.get(DOCKYARD.name, {})
     others = [name for name in figures if name != DOCKYARD.name]
     header = f"{'metric':<38} {'unit':>6} {'dockyard':>10} {'target':>10}     "
@@ -112,13 +130,16 @@ def print_table(figures: dict[str, dict[str, float]]) -> None:
                 ratio = f"{(value / theirs) if higher else (theirs / value):.1f}x"
             line += f"{_number(theirs):>15} {ratio:>7}"
         print(line)
-    print("\nratio: above 1 means Dockyard is faster.")
+    print(f"\nevery product: {plan.describe()}.")
+    if others:
+        print("ratio: the reference's figure against Dockyard's, both measured in this run")
+        print("with that plan; above 1 means Dockyard is faster.")
+    else:
+        print("no reference was measured in this run: no ratios.")
     for name, values in figures.items():
-        if "sequential_runs" in values:
-            print(
-                f"{name}: {values['sequential_runs']:.0f} runs in a row, a burst of "
-                f"{values.get('burst_runs', 0):.0f}; workers run at most {WORKER_LIMIT} at once"
-            )
+        done = (values.get("sequential_runs"), values.get("burst_runs"))
+        if done != (plan.sequential, plan.burst):
+            print(f"{name}: the measurement stopped early; its missing figures read n/a.")
 
 
 def _target(key: str, value: float | None, higher: bool) -> str:
@@ -175,7 +196,7 @@ def wait_for_line(log: Path, text: str, timeout: float = 120.0) -> None:
         time.sleep(0.05)
 
 
-def run_product(product: Any, tmp: Path, values: dict[str, float]) -> None:
+def run_product(product: Any, tmp: Path, plan: Plan, values: dict[str, float]) -> None:
     """Measure ``product``; ``values`` keeps what was measured before a failure."""
     home = tmp / "home"
     with running_server(product, home) as server:
@@ -186,7 +207,7 @@ def run_product(product: Any, tmp: Path, values: dict[str, float]) -> None:
             rig.deploy()
             with background(rig.worker_command(WORKER_LIMIT), env, tmp / "worker.log") as log:
                 wait_for_line(log, rig.worker_ready_line)
-                measure(rig, values)
+                measure(rig, plan, values)
 
 
 def _client_env(product: Any, home: Path, api_url: str) -> dict[str, str]:
@@ -199,20 +220,41 @@ def _client_env(product: Any, home: Path, api_url: str) -> dict[str, str]:
     }
 
 
+def parse_args(argv: list[str]) -> tuple[list[str], Plan]:
+    default = Plan()
+    parser = argparse.ArgumentParser(description="Dispatch latency and throughput.")
+    parser.add_argument("products", nargs="*", metavar="PRODUCT", help="dockyard, prefect")
+    parser.add_argument(
+        "--runs", type=int, default=default.sequential, help="runs in a row, per product"
+    )
+    parser.add_argument(
+        "--burst", type=int, default=default.burst, help="runs of each burst, per product"
+    )
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.products) - {DOCKYARD.module, PREFECT.module})
+    if unknown:
+        parser.error(f"unknown product(s) {', '.join(unknown)}; choose dockyard, prefect")
+    if args.runs < 1 or args.burst < 1:
+        parser.error("--runs and --burst need at least 1 run")
+    return args.products, Plan(args.runs, args.burst)
+
+
 def main() -> int:
+    names, plan = parse_args(sys.argv[1:])
+    print(f"plan for every product: {plan.describe()}", flush=True)
     figures: dict[str, dict[str, float]] = {}
     status = 0
-    for product in products():
+    for product in products(names):
         print(f"measuring {product.name} ...", flush=True)
         with tempfile.TemporaryDirectory(prefix="dockyard-bench-dispatch-") as tmp:
             figures[product.name] = {}
             try:
-                run_product(product, Path(tmp), figures[product.name])
+                run_product(product, Path(tmp), plan, figures[product.name])
             except Exception:
                 # Dockyard's own failure is a bug; the reference's only costs its column
                 print(f"{product.name}: the measurement failed:\n{traceback.format_exc()}")
                 status = 1 if product is DOCKYARD else status
-    print_table(figures)
+    print_table(figures, plan)
     return status
 
 

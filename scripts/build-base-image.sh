@@ -14,22 +14,127 @@
 # (`--force` builds it again). Needs root (debootstrap), Docker, and about 45 s.
 #
 # Environment: DOCKYARD_BASE_IMAGE_NAME (the image, default dockyard-test/python:3.11),
-# DEBIAN_MIRROR (default: the first Debian URI of apt's sources, else deb.debian.org).
+# DEBIAN_MIRROR (default: the Debian mirror apt already uses, see debian_mirror below; the
+# script stops, saying so, when apt has none), DOCKYARD_APT_DIR (where apt's sources are
+# read, default /etc/apt). `--print-mirror` prints the mirror it would use and exits.
 set -euo pipefail
 
 IMAGE="${DOCKYARD_BASE_IMAGE_NAME:-dockyard-test/python:3.11}"
 SUITE=bookworm
 PACKAGES=python3,python3-pip,python3-venv,python-is-python3
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+APT_DIR="${DOCKYARD_APT_DIR:-/etc/apt}"
 
 say() { printf 'build-base-image: %s\n' "$*" >&2; }
+
+# An entry of apt's sources is a Debian mirror when it is a binary (`deb`) source of the
+# `main` component whose URI is a Debian archive: its path ends in /debian (or is a
+# snapshot of one). That leaves out debian-security, Ubuntu and third-party repositories
+# (Docker's, NodeSource's, ...), which cannot debootstrap Debian. A `mirror+file:` URI
+# names a list of mirrors: its first one is taken.
+AWK_DEBIAN_URI='
+  function debian(uri,   path, line, parts) {
+    if (uri ~ /^mirror\+file:/) {
+      path = uri; sub(/^mirror\+file:(\/\/)?/, "", path)
+      while ((getline line < path) > 0) {
+        if (line ~ /^[ \t]*(#|$)/) continue
+        split(line, parts, /[ \t]+/); uri = parts[1]; break
+      }
+      close(path)
+    }
+    if (uri !~ /^(https?|ftp|file):/) return ""
+    sub(/\/+$/, "", uri)
+    return (uri ~ /\/debian(\/[0-9]+T[0-9]+Z)?$/) ? uri : ""
+  }
+'
+
+# One-line format: deb [ options ] URI SUITE COMPONENT...
+sources_list_mirror() {
+  awk "$AWK_DEBIAN_URI"'
+    $1 != "deb" { next }
+    {
+      sub(/#.*/, ""); i = 2
+      if ($i ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }
+      main = 0
+      for (c = i + 2; c <= NF; c++) if ($c == "main") main = 1
+      if (main && (uri = debian($i)) != "") { print uri; exit }
+    }' "$1"
+}
+
+# deb822 format: stanzas of "Field: value" lines (continued on indented lines).
+deb822_mirror() {
+  awk "$AWK_DEBIAN_URI"'
+    function flush(   n, i, uri, list) {
+      if (!done && enabled != "no" && (" " types " ") ~ /[ \t]deb[ \t]/ && (" " comps " ") ~ /[ \t]main[ \t]/) {
+        n = split(uris, list, /[ \t]+/)
+        for (i = 1; i <= n; i++) if ((uri = debian(list[i])) != "") { print uri; done = 1; break }
+      }
+      types = uris = comps = field = ""; enabled = "yes"
+    }
+    /^#/ { next }
+    /^[ \t]*$/ { flush(); next }
+    /^[ \t]/ { if (field == "uris") uris = uris " " $0; next }
+    {
+      field = tolower(substr($0, 1, index($0, ":") - 1)); value = substr($0, index($0, ":") + 1)
+      if (field == "types") types = value
+      else if (field == "uris") uris = value
+      else if (field == "components") comps = value
+      else if (field == "enabled") enabled = tolower(value)
+      gsub(/[ \t]/, "", enabled)
+    }
+    END { flush() }' "$1"
+}
+
+# The mirror apt already uses: its sources in apt's own order, sources.list first.
+apt_mirror() {
+  local file found
+  for file in "$APT_DIR/sources.list" "$APT_DIR"/sources.list.d/*; do
+    [ -f "$file" ] || continue
+    case "$file" in
+      *.sources) found=$(deb822_mirror "$file") ;;
+      */sources.list | *.list) found=$(sources_list_mirror "$file") ;;
+      *) continue ;;  # apt ignores other names too (*.save, *.disabled, ...)
+    esac
+    if [ -n "$found" ]; then
+      echo "$found"
+      return 0
+    fi
+  done
+  return 1
+}
+
+debian_mirror() {
+  if [ -n "${DEBIAN_MIRROR:-}" ]; then
+    echo "$DEBIAN_MIRROR"
+  elif ! apt_mirror; then
+    say "no Debian mirror found in apt's sources ($APT_DIR/sources.list," \
+      "$APT_DIR/sources.list.d/*.list and *.sources)"
+    say "set DEBIAN_MIRROR to the URL of a Debian mirror this machine can reach" \
+      "(one serving dists/$SUITE/): DEBIAN_MIRROR=URL $0"
+    return 1
+  fi
+}
+
+FORCE=""
+case "${1:-}" in
+  --print-mirror)
+    debian_mirror
+    exit
+    ;;
+  --force) FORCE=1 ;;
+  "") ;;
+  *)
+    say "unknown argument '$1'; usage: $0 [--force | --print-mirror]"
+    exit 2
+    ;;
+esac
 
 if ! docker info >/dev/null 2>&1; then
   say "Docker is not running (docker info failed); start dockerd first"
   exit 1
 fi
 
-if [ "${1:-}" != "--force" ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+if [ -z "$FORCE" ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
   say "$IMAGE already exists (pass --force to build it again)"
   exit 0
 fi
@@ -44,20 +149,7 @@ if ! command -v debootstrap >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap
 fi
 
-# The mirror apt already uses: deb822 sources first, then the one-line format.
-apt_mirror() {
-  local found=""
-  if compgen -G '/etc/apt/sources.list.d/*.sources' >/dev/null; then
-    found=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) print $i }' \
-      /etc/apt/sources.list.d/*.sources | grep -v -- '-security' | head -n 1 || true)
-  fi
-  if [ -z "$found" ] && [ -f /etc/apt/sources.list ]; then
-    found=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
-      /etc/apt/sources.list | grep -v -- '-security' | head -n 1 || true)
-  fi
-  echo "${found:-http://deb.debian.org/debian}"
-}
-MIRROR="${DEBIAN_MIRROR:-$(apt_mirror)}"
+MIRROR=$(debian_mirror) || exit 1
 
 ROOT=$(mktemp -d /tmp/dockyard-rootfs.XXXXXX)
 cleanup() {

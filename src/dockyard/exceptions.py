@@ -11,6 +11,7 @@
     │   ├── InvalidInput          422: a field's value was refused
     │   └── ServerError           5xx (always a bug in the server)
     ├── IncompatibleServer        the server speaks another API version
+    ├── InvalidSetting            a setting's value does not fit its type or range
     ├── FlowRunAborted            the server fenced off this run (its lease is no longer ours)
     ├── ParameterValidationError  a flow's parameter does not fit its type hint (a ValueError)
     └── LaunchError               a worker could not start a run's infrastructure
@@ -32,6 +33,7 @@ __all__ = [
     "FlowRunTerminated",
     "IncompatibleServer",
     "InvalidInput",
+    "InvalidSetting",
     "LaunchError",
     "NotFound",
     "ParameterValidationError",
@@ -105,6 +107,11 @@ class ServerError(ApiError):
 
 class IncompatibleServer(DockyardError):
     """Raised when the server's API version is not the one this client speaks."""
+
+
+class InvalidSetting(DockyardError):
+    """Raised when a setting's value, from the environment or the profile file, does not fit
+    its type or range; the message names the variable (or profile key) and what fits."""
 
 
 class FlowRunAborted(DockyardError):

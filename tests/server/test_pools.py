@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 
@@ -130,3 +131,80 @@ def test_worker_types_are_listed_with_their_templates(server) -> None:
         missing = http.get("/worker-types/nope")
         assert missing.status_code == 404
         assert "known types" in missing.json()["detail"]
+
+
+def _template_with(prop: dict, defs: dict | None = None) -> dict:
+    variables: dict = {"type": "object", "properties": {"size": prop}}
+    if defs is not None:
+        variables["$defs"] = defs
+    return {"job_configuration": {"command": "run {{ size }}"}, "variables": variables}
+
+
+@pytest.mark.parametrize(
+    ("prop", "defs", "field", "words"),
+    [
+        (
+            {"$ref": "#/$defs/Missing"},
+            {"Size": {"type": "integer"}},
+            "base_job_template.variables.properties.size.$ref",
+            "'#/$defs/Missing' resolves to nothing",
+        ),
+        (
+            {"$ref": "#/$defs/Size"},
+            {"Size": {"$ref": "#/$defs/Gone"}},
+            "base_job_template.variables.$defs.Size.$ref",
+            "'#/$defs/Gone' resolves to nothing",
+        ),
+        (
+            {"$ref": "http://127.0.0.1:9/size.json"},
+            None,
+            "base_job_template.variables.properties.size.$ref",
+            "never fetched",
+        ),
+        (
+            {"$ref": "size.json#/$defs/Size"},
+            None,
+            "base_job_template.variables.properties.size.$ref",
+            "never fetched",
+        ),
+    ],
+)
+def test_a_template_whose_refs_resolve_to_nothing_is_refused(
+    server, prop, defs, field, words
+) -> None:
+    bad = _template_with(prop, defs)
+    with server.http() as http:
+        created = http.post(
+            "/work-pools", json={"name": "p", "type": "process", "base_job_template": bad}
+        )
+        assert created.status_code == 422, created.text
+        assert created.json()["field"] == field
+        assert words in created.json()["detail"]
+        assert http.get("/work-pools").json() == []
+
+        assert http.post("/work-pools", json={"name": "p", "type": "process"}).status_code == 201
+        before = http.get("/work-pools/p").json()["base_job_template"]
+        updated = http.patch("/work-pools/p", json={"base_job_template": bad})
+        assert updated.status_code == 422, updated.text
+        assert updated.json()["field"] == field
+        assert words in updated.json()["detail"]
+        assert http.get("/work-pools/p").json()["base_job_template"] == before
+
+
+def test_a_local_ref_checks_a_deployments_job_variables(server) -> None:
+    template = _template_with({"$ref": "#/$defs/Size"}, {"Size": {"type": "integer", "minimum": 1}})
+    with server.http() as http:
+        created = http.post(
+            "/work-pools", json={"name": "p", "type": "process", "base_job_template": template}
+        )
+        assert created.status_code == 201, created.text
+
+        def deploy(size: object) -> httpx.Response:
+            body = {"flow_name": "f", "name": "d", "work_pool_name": "p"}
+            return http.post("/deployments", json=body | {"job_variables": {"size": size}})
+
+        assert deploy(3).status_code == 200
+        small = deploy(0)
+        assert small.status_code == 422, small.text
+        assert small.json()["field"] == "job_variables.size"
+        assert deploy("big").status_code == 422

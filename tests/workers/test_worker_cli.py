@@ -64,7 +64,7 @@ def test_preview_prints_the_rendered_job_configuration(server: RunningServer) ->
             job_variables={"env": {"A": "1", "TOKEN": "{{ $MY_TOKEN }}"}, "stream_output": False},
         )
     pool_only = json.loads(server.cli("work-pool", "preview", "pool").stdout)
-    assert pool_only == {"env": {}, "labels": {}, "stream_output": True}
+    assert pool_only == {"env": {}, "stream_output": True}
     with_deployment = json.loads(
         server.cli("work-pool", "preview", "pool", "--deployment", "my_flow/d").stdout
     )

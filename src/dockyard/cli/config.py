@@ -54,15 +54,12 @@ def _key(raw: str) -> str:
 
 
 def _value(key: str, raw: str) -> Any:
-    kind = _types()[key]
-    try:
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-    except ValueError:
-        raise DockyardError(f"{key} must be a number ({kind}), got {raw!r}") from None
-    return raw
+    """``raw`` checked as every command will read it (a value none could use is refused
+    now, not by every later command); numbers are stored as numbers."""
+    from dockyard import settings
+
+    value = settings.parse(key, raw)
+    return value if isinstance(value, int | float | bool) else raw
 
 
 def _source(name: str, profile: dict[str, Any]) -> str:

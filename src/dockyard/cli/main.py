@@ -7,7 +7,10 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli import config, deployment, flow_run, server, work_pool, work_queue, worker
-from dockyard.exceptions import DockyardError
+from dockyard.exceptions import DockyardError, InvalidSetting
+
+# click's own status for a bad option or argument; a bad setting is the same kind of mistake
+EXIT_ERROR, EXIT_USAGE = 1, 2
 
 app = typer.Typer(
     name="dockyard",
@@ -63,14 +66,15 @@ def _help_defaults(group: typer.Typer) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Run the command line; a DockyardError prints a readable message and exits 1."""
+    """Run the command line; a DockyardError prints a readable message and exits 1, or 2
+    (a usage error, like a bad option) when it is a setting's value that does not fit."""
     try:
         app(default_map=_help_defaults(app))
     except DockyardError as error:
         from dockyard.cli._output import print_error
 
         print_error(error)
-        raise SystemExit(1) from None
+        raise SystemExit(EXIT_USAGE if isinstance(error, InvalidSetting) else EXIT_ERROR) from None
 
 
 if __name__ == "__main__":

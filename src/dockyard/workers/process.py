@@ -9,6 +9,9 @@ The job configuration (the pool's template, see ``templates/process.json``) may 
 - ``env``: variables added to the worker's environment (a null value removes one);
 - ``stream_output``: also echo the run's output on the worker's terminal (default true).
 
+The template offers these four and nothing else: a subprocess has no labels or name of its
+own, and a variable the worker would ignore must not look like it does something.
+
 Each run starts in its own session (so a Ctrl-C in the worker's terminal does not reach it)
 with stdin closed and stdout and stderr in the run's output file. Besides ``env`` it gets
 ``DOCKYARD_API_URL`` and ``DOCKYARD_API_KEY`` (the worker's), ``DOCKYARD_FLOW_RUN_ID``, and
