@@ -57,6 +57,10 @@ class StateType(enum.StrEnum):
 FINAL_STATES = frozenset(
     {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
 )
+# The states of a run whose process is alive: it holds a lease and a concurrency slot.
+ACTIVE_STATES = frozenset(
+    {StateType.PENDING, StateType.RUNNING, StateType.CANCELLING, StateType.AWAITING_RETRY}
+)
 
 
 class PoolStatus(enum.StrEnum):
@@ -123,13 +127,19 @@ class CatchUp(enum.StrEnum):
 
 
 class ScheduleCreate(Model):
-    """One of ``cron``, ``interval`` (seconds) or ``rrule``; times are in ``timezone``."""
+    """One of ``cron``, ``interval`` (seconds) or ``rrule``; times are in ``timezone``.
 
-    cron: str | None = None
-    interval: float | None = Field(default=None, gt=0)
+    The server refuses (422, naming the field) a schedule whose times come closer together
+    than its minimum interval (``DOCKYARD_SCHEDULER_MIN_INTERVAL_SECONDS``, 10 s by default),
+    or that has no start time in the next ten years. An ``rrule`` is one RRULE, without
+    COUNT. An ``anchor_date`` without a zone is read in ``timezone``.
+    """
+
+    cron: str | None = Field(default=None, max_length=200)
+    interval: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     anchor_date: datetime | None = None
-    rrule: str | None = None
-    timezone: str = "UTC"
+    rrule: str | None = Field(default=None, max_length=2000)
+    timezone: str = Field(default="UTC", max_length=100)
     active: bool = True
 
 
@@ -147,7 +157,8 @@ class Schedule(Response):
     timezone: str
     active: bool
     created: datetime
-    # why the scheduler could not make runs from it on its last pass (it skips it meanwhile)
+    # why the scheduler could not make runs from it on its last pass (it skips it until the
+    # schedule works again, or is deleted); None when it works
     error: str | None = None
 
 

@@ -111,3 +111,35 @@ def test_an_image_needs_a_pool_with_an_image_variable(server, tmp_path: Path) ->
     assert result.returncode != 0
     assert "has no 'image' job variable" in result.stderr
     assert server.cli("deployment", "ls", "--json").stdout.strip() == "[]"
+
+
+def test_too_frequent_schedules_are_refused_by_deploy_and_the_cli(server, tmp_path: Path) -> None:
+    server.cli("work-pool", "create", "pool", "--type", "process")
+    script = tmp_path / "flows.py"
+    script.write_text(
+        "from dockyard import flow\n\n@flow\ndef f():\n    pass\n\n"
+        'f.deploy("d", "pool", interval=1)\n'
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        env=server.env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "InvalidInput" in result.stderr and "schedules.interval" in result.stderr
+    assert "minimum interval of 10 s; use 10 s or more" in result.stderr
+    assert server.cli("deployment", "ls", "--json").stdout.strip() == "[]"
+
+    _deploy_script(tmp_path, server, 'nightly.deploy("d", "pool", interval=10)\n')
+    for option, value, says in [
+        ("--interval", "5", "use 10 s or more"),
+        ("--rrule", "FREQ=SECONDLY", "fires every 1 s"),
+        ("--cron", "0 0 30 2 *", "no start time in the next 10 years"),
+    ]:
+        bad = server.cli("deployment", "schedule", "create", "nightly/d", option, value, check=1)
+        assert says in bad.stderr and "Traceback" not in bad.stderr
+    listed = json.loads(server.cli("deployment", "schedule", "ls", "nightly/d", "--json").stdout)
+    assert [(s["interval"], s["error"]) for s in listed] == [(10.0, None)]

@@ -8,7 +8,12 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-FAST = {"DOCKYARD_SCHEDULER_MAX_RUNS": "5", "DOCKYARD_LATE_THRESHOLD_SECONDS": "1"}
+FAST = {
+    "DOCKYARD_SCHEDULER_MAX_RUNS": "5",
+    "DOCKYARD_LATE_THRESHOLD_SECONDS": "1",
+    # the catch-up test needs a slot every second
+    "DOCKYARD_SCHEDULER_MIN_INTERVAL_SECONDS": "1",
+}
 
 
 def _deploy(http: httpx.Client, **extra: object) -> dict:
@@ -147,3 +152,50 @@ def test_paused_deployments_get_no_runs_and_resume_at_once(server) -> None:
         http.patch(f"/deployments/{deployment['id']}", json={"paused": False})
         _until(lambda: len(_scheduled(http)) == 5)
         assert http.get("/flow-runs", params={"late": "true"}).json() == []
+
+
+@pytest.mark.parametrize(
+    ("schedule", "field"),
+    [
+        ({"interval": 1e-7}, "schedules.interval"),
+        ({"interval": 90}, "schedules.interval"),
+        ({"rrule": "FREQ=SECONDLY"}, "schedules.rrule"),
+        ({"rrule": "FREQ=MINUTELY;INTERVAL=1"}, "schedules.rrule"),
+        ({"cron": "* * * * *"}, "schedules.cron"),
+        ({"cron": "0 0 30 2 *"}, "schedules.cron"),
+        ({"rrule": "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"}, "schedules.rrule"),
+    ],
+)
+@pytest.mark.parametrize(
+    "server", [{"DOCKYARD_SCHEDULER_MIN_INTERVAL_SECONDS": "120"}], indirect=True
+)
+def test_schedules_too_frequent_or_never_firing_are_refused(
+    server, schedule: dict, field: str
+) -> None:
+    with server.http() as http:
+        deployment = _deploy(http, schedules=[{"rrule": "FREQ=MINUTELY;INTERVAL=2"}])
+        refused = http.post(
+            "/deployments", json={"flow_name": "f", "name": "d2", "schedules": [schedule]}
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["field"] == field
+        alone = http.post(f"/deployments/{deployment['id']}/schedules", json=schedule)
+        assert alone.status_code == 422 and alone.json()["field"] == field
+        detail = alone.json()["detail"]
+        assert "minimum interval of 120 s" in detail or "no start time" in detail
+        # nothing was stored: the deployment keeps the one schedule it had
+        assert len(http.get(f"/deployments/{deployment['id']}/schedules").json()) == 1
+        listed = http.get("/deployments", params={"flow_name": "f"}).json()
+        assert [d["name"] for d in listed] == ["d"]
+
+
+def test_an_anchor_without_a_zone_is_read_in_the_schedules_zone(server) -> None:
+    schedule = {"interval": 7200, "anchor_date": "2026-01-01T09:00:00", "timezone": "Europe/Paris"}
+    with server.http() as http:
+        deployment = _deploy(http, schedules=[schedule])
+        [stored] = deployment["schedules"]
+        assert stored["anchor_date"] == "2026-01-01T08:00:00Z"  # 09:00 in Paris, in winter
+        again = _deploy(http, schedules=[schedule])  # the same schedule: kept as it is
+        assert [s["id"] for s in again["schedules"]] == [stored["id"]]
+        added = http.post(f"/deployments/{deployment['id']}/schedules", json=schedule)
+        assert added.status_code == 201 and added.json()["anchor_date"] == stored["anchor_date"]

@@ -11,6 +11,8 @@ from dockyard.cli._common import JsonFlag, build, deployment_name, open_client, 
 from dockyard.exceptions import DockyardError
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from dockyard.client import Client
     from dockyard.schemas import Schedule
 
@@ -39,7 +41,7 @@ def describe(schedule: Schedule) -> str:
 
 @app.command("ls")
 def ls(deployment: DeploymentArg, json_: JsonFlag = False) -> None:
-    """List a deployment's schedules."""
+    """List a deployment's schedules; one the scheduler cannot use shows why."""
     from dockyard.cli import _output as out
 
     with open_client() as client:
@@ -47,15 +49,31 @@ def ls(deployment: DeploymentArg, json_: JsonFlag = False) -> None:
     if json_:
         out.print_json([s.model_dump(mode="json") for s in schedules])
         return
-    rows = [(describe(s), "active" if s.active else "paused", s.id) for s in schedules]
-    out.table(["Schedule", "Status", "ID"], rows)
+    columns = ["Schedule", "Status", "ID"]
+    rows: list[list[object]] = [[describe(s), _status(s), s.id] for s in schedules]
+    if any(s.error for s in schedules):
+        # the scheduler skips a schedule with an error: say why, beside it
+        columns.append("Error")
+        for row, schedule in zip(rows, schedules, strict=True):
+            row.append(schedule.error)
+    out.table(columns, rows)
+
+
+def _status(schedule: Schedule) -> Text:
+    from rich.text import Text
+
+    if not schedule.active:
+        return Text("paused")
+    return Text("error", style="red") if schedule.error else Text("active")
 
 
 @app.command("create")
 def create(
     deployment: DeploymentArg,
     cron: Annotated[str | None, typer.Option(help="A cron expression, e.g. '0 9 * * 1-5'.")] = None,
-    interval: Annotated[float | None, typer.Option(help="Seconds between runs.", min=0.001)] = None,
+    interval: Annotated[
+        float | None, typer.Option(help="Seconds between runs (10 or more by default).", min=0.001)
+    ] = None,
     rrule: Annotated[str | None, typer.Option(help="An RRULE, e.g. 'FREQ=DAILY'.")] = None,
     timezone: Annotated[str, typer.Option(help="IANA timezone of the times.")] = "UTC",
     anchor_date: Annotated[

@@ -6,6 +6,11 @@ idempotency key names its schedule and slot, so a restart, or a second server pr
 PostgreSQL (which also takes an advisory lock for the round), never makes two runs for one
 slot. It runs on its loop and at once when a schedule changes.
 
+One schedule never holds up the others: each is expanded on its own, with bounded work, in a
+worker thread (see ``schedules``). A schedule that cannot be expanded (one stored before the
+API refused such definitions, or one that has ended) is marked with its error, shown by the
+API, the CLI and the UI, and skipped until it works again or is deleted.
+
 Missed slots: a scheduled run still unclaimed more than one schedule period after its time
 (the server was down, the pool paused, no worker) is handled by the deployment's catch-up
 policy — ``latest`` (default: only the most recent overdue run starts, older missed ones are
@@ -20,15 +25,17 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.schemas import CatchUp
 from dockyard.schemas import StateType as S
 from dockyard.server import orchestration, schedules
 from dockyard.server.db import Database
+from dockyard.server.errors import Invalid
 from dockyard.server.names import run_name
 from dockyard.server.tables import DeploymentRow, FlowRunRow, ScheduleRow, utcnow
 from dockyard.settings import Settings
@@ -41,26 +48,101 @@ def slot_key(schedule_id: uuid.UUID, moment: datetime) -> str:
     return f"schedule:{schedule_id}:{moment.isoformat()}"
 
 
+ACTIVE_SCHEDULES = (
+    select(ScheduleRow, DeploymentRow)
+    .join(DeploymentRow, DeploymentRow.id == ScheduleRow.deployment_id)
+    .where(ScheduleRow.active.is_(True), DeploymentRow.paused.is_(False))
+)
+# What a schedule that could not be expanded because of a bug (not its definition) shows.
+EXPAND_BUG = "the server could not expand this schedule (a bug: see the server's log)"
+
+
+@dataclass(frozen=True)
+class Window:
+    """What one pass asks of every schedule: times in ``[start, end)``, at most ``limit``,
+    none closer together than ``minimum``."""
+
+    start: datetime
+    end: datetime
+    limit: int
+    minimum: timedelta
+
+
 async def schedule_runs(db: Database, settings: Settings) -> int:
-    """Create the runs due within the horizon that do not exist yet; return how many."""
+    """Create the runs due within the horizon that do not exist yet; return how many.
+
+    Each schedule is expanded on its own, in a worker thread, before the write transaction
+    opens (the math is bounded but not free, and must never hold up the event loop or the
+    database). One that cannot be expanded is marked with its error and skipped, and the
+    others get their runs; once it works again, its error is cleared.
+    """
     now = utcnow()
-    end = now + timedelta(hours=settings.scheduler_horizon_hours)
+    window = Window(
+        start=now,
+        end=now + timedelta(hours=settings.scheduler_horizon_hours),
+        limit=settings.scheduler_max_runs,
+        minimum=timedelta(seconds=settings.scheduler_min_interval_seconds),
+    )
+    async with db.read() as session:
+        specs = {
+            row.id: schedules.Spec.of(row)
+            for row, _ in (await session.execute(ACTIVE_SCHEDULES)).all()
+        }
+    plans = await asyncio.to_thread(expand, specs, window)
     created = 0
     async with db.write() as session:
         if not db.is_sqlite:
             got = await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({ADVISORY_KEY})"))
             if not got:
                 return 0  # another server process is scheduling right now
-        rows = await session.execute(
-            select(ScheduleRow, DeploymentRow)
-            .join(DeploymentRow, DeploymentRow.id == ScheduleRow.deployment_id)
-            .where(ScheduleRow.active.is_(True), DeploymentRow.paused.is_(False))
-        )
-        for schedule, deployment in rows.all():
-            moments = schedules.times(schedule, now, end, settings.scheduler_max_runs)
-            created += await _add_runs(session, schedule, deployment, moments)
+        for schedule, deployment in (await session.execute(ACTIVE_SCHEDULES)).all():
+            # a schedule added since the read gets its runs on the next pass, which the
+            # change itself starts at once
+            plan = plans.get(schedule.id, [])
+            await _mark(session, schedule, deployment, plan if isinstance(plan, str) else None)
+            if not isinstance(plan, str):
+                created += await _add_runs(session, schedule, deployment, plan)
         await apply_catchup(session, now)
     return created
+
+
+def expand(
+    specs: dict[uuid.UUID, schedules.Spec], window: Window
+) -> dict[uuid.UUID, list[datetime] | str]:
+    """The start times of each schedule in the window, or why it has none (its error)."""
+    plans: dict[uuid.UUID, list[datetime] | str] = {}
+    for schedule_id, spec in specs.items():
+        try:
+            plans[schedule_id] = schedules.times(
+                spec, window.start, window.end, window.limit, window.minimum
+            )
+        except Invalid as exc:
+            plans[schedule_id] = exc.detail
+        except Exception:  # a bug in the math must not stop the other schedules
+            log.exception("schedule %s could not be expanded", schedule_id)
+            plans[schedule_id] = EXPAND_BUG
+    return plans
+
+
+async def _mark(
+    session: AsyncSession, schedule: ScheduleRow, deployment: DeploymentRow, error: str | None
+) -> None:
+    """Record a schedule's error, or clear it, when it changed (logged once, not per pass)."""
+    if schedule.error == error:
+        return
+    if error is None:
+        log.info("schedule %s of deployment %s makes runs again", schedule.id, deployment.id)
+    else:
+        log.warning(
+            "schedule %s of deployment %s makes no runs: %s", schedule.id, deployment.id, error
+        )
+    # a plain UPDATE: a schedule deleted meanwhile matches nothing, which is fine
+    await session.execute(
+        update(ScheduleRow)
+        .where(ScheduleRow.id == schedule.id)
+        .values(error=error)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _add_runs(
@@ -108,13 +190,18 @@ async def _add_runs(
 async def apply_catchup(
     session: AsyncSession, now: datetime, pool_id: uuid.UUID | None = None
 ) -> int:
-    """Cancel the overdue runs that the catch-up policies and max lateness rule out."""
+    """Cancel the overdue runs that the catch-up policies and max lateness rule out.
+
+    The runs are locked as they are read (PostgreSQL; runs another transaction holds, such
+    as a claim's, are skipped this time), so a run claimed meanwhile is never cancelled.
+    """
     query = (
         select(FlowRunRow, DeploymentRow, ScheduleRow)
         .join(DeploymentRow, DeploymentRow.id == FlowRunRow.deployment_id)
         .outerjoin(ScheduleRow, ScheduleRow.id == FlowRunRow.schedule_id)
         .where(FlowRunRow.state == S.SCHEDULED, FlowRunRow.scheduled_start <= now)
         .order_by(FlowRunRow.scheduled_start)
+        .with_for_update(of=FlowRunRow, skip_locked=True)
     )
     if pool_id is not None:
         query = query.where(FlowRunRow.work_pool_id == pool_id)

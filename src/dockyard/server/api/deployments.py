@@ -19,6 +19,7 @@ router = APIRouter(prefix="/deployments", tags=["deployments"])
 async def upsert_deployment(
     body: schemas.DeploymentCreate, db: DB, settings: Config
 ) -> schemas.Deployment:
+    await schedules.validate(body.schedules or [], settings)
     async with db.write() as session:
         deployment = await flows.upsert_deployment(session, body)
         return await flows.deployment_schema(session, deployment, settings.worker_offline_seconds)
@@ -77,7 +78,7 @@ async def update_deployment(
 @router.delete("/{deployment_id}", status_code=204)
 async def delete_deployment(deployment_id: uuid.UUID, db: DB) -> Response:
     async with db.write() as session:
-        await session.delete(await flows.read_deployment(session, deployment_id))
+        await flows.delete_deployment(session, await flows.read_deployment(session, deployment_id))
     return Response(status_code=204)
 
 
@@ -108,8 +109,9 @@ async def list_schedules(deployment_id: uuid.UUID, db: DB) -> list[schemas.Sched
 
 @router.post("/{deployment_id}/schedules", status_code=201)
 async def create_schedule(
-    deployment_id: uuid.UUID, body: schemas.ScheduleCreate, db: DB
+    deployment_id: uuid.UUID, body: schemas.ScheduleCreate, db: DB, settings: Config
 ) -> schemas.Schedule:
+    await schedules.validate([body], settings)
     async with db.write() as session:
         deployment = await flows.read_deployment(session, deployment_id)
         return schedules.schema(await schedules.add(session, deployment, body))

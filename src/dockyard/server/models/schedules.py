@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,12 +15,30 @@ from dockyard.schemas import StateType as S
 from dockyard.server import schedules
 from dockyard.server.errors import NotFound
 from dockyard.server.tables import DeploymentRow, FlowRunRow, ScheduleRow
+from dockyard.settings import Settings
 
 KEY_FIELDS = ("cron", "interval", "anchor_date", "rrule", "timezone", "active")
 
 
 def schema(row: ScheduleRow) -> schemas.Schedule:
     return schemas.Schedule.model_validate(row)
+
+
+async def validate(bodies: Sequence[schemas.ScheduleCreate], settings: Settings) -> None:
+    """Refuse (422, naming the field) a schedule that is malformed, fires more often than
+    the server's minimum interval, or never fires.
+
+    Expanding a schedule is bounded but costs up to tens of milliseconds for a hostile rule,
+    so it runs off the event loop, before any transaction is open.
+    """
+    if bodies:
+        minimum = timedelta(seconds=settings.scheduler_min_interval_seconds)
+        await asyncio.to_thread(_validate_all, list(bodies), minimum)
+
+
+def _validate_all(bodies: list[schemas.ScheduleCreate], minimum: timedelta) -> None:
+    for body in bodies:
+        schedules.validate(body, minimum)
 
 
 async def of_deployment(session: AsyncSession, deployment_id: uuid.UUID) -> list[ScheduleRow]:
@@ -56,8 +76,9 @@ async def drop_pending_runs(session: AsyncSession, schedule_ids: Sequence[uuid.U
 async def add(
     session: AsyncSession, deployment: DeploymentRow, body: schemas.ScheduleCreate
 ) -> ScheduleRow:
-    schedules.validate(body)
-    row = ScheduleRow(id=uuid.uuid4(), deployment_id=deployment.id, **body.model_dump())
+    """Add a schedule (the route has validated it: see :func:`validate`)."""
+    schedules.check_form(body)
+    row = ScheduleRow(id=uuid.uuid4(), deployment_id=deployment.id, **_stored(body))
     session.add(row)
     session.info["schedules"] = True
     await session.flush()
@@ -80,17 +101,31 @@ async def replace(
     session: AsyncSession, deployment: DeploymentRow, wanted: list[schemas.ScheduleCreate]
 ) -> None:
     """Make the deployment's schedules ``wanted``, keeping those that did not change (and
-    their runs), so that deploying the same code twice disturbs nothing."""
-    for body in wanted:
-        schedules.validate(body)
+    their runs), so that deploying the same code twice disturbs nothing. The route has
+    validated them (see :func:`validate`)."""
     current = await of_deployment(session, deployment.id)
     remaining = list(wanted)
     for row in current:
         key = tuple(getattr(row, f) for f in KEY_FIELDS)
-        same = next((b for b in remaining if tuple(getattr(b, f) for f in KEY_FIELDS) == key), None)
+        same = next((b for b in remaining if _key(b) == key), None)
         if same is not None:
             remaining.remove(same)
         else:
             await remove(session, row)
     for body in remaining:
         await add(session, deployment, body)
+
+
+def _stored(body: schemas.ScheduleCreate) -> dict[str, object]:
+    """The body's fields as stored: the anchor in UTC (one without a zone is read in the
+    schedule's zone)."""
+    values = body.model_dump()
+    if body.anchor_date is not None:
+        anchor = schedules.anchor_of(body, schedules.zone_of(body))
+        values["anchor_date"] = anchor.astimezone(UTC)
+    return values
+
+
+def _key(body: schemas.ScheduleCreate) -> tuple[object, ...]:
+    values = _stored(body)
+    return tuple(values[f] for f in KEY_FIELDS)
