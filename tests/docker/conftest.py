@@ -56,10 +56,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     Docker test on one pytest worker: they share the daemon, and a test's clean-up of the
     containers it made must not meet another test's running ones."""
     here = Path(__file__).parent
+    # without pytest-xdist (``-p no:xdist``) there is one worker, and no group marker to set
+    grouping = items and items[0].config.pluginmanager.hasplugin("xdist")
     for item in items:
         if IMAGE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.timeout(IMAGE_BUILD_TIMEOUT))
-        if here in Path(str(item.fspath)).parents:
+        if grouping and here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.xdist_group("docker"))
 
 

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from _support import free_port, require
+from _support import free_port, require, wait_until
+from dockyard import schemas
 from dockyard.settings import Settings
 from dockyard.workers._docker_recover import list_containers
 
@@ -27,6 +28,11 @@ FLOWS_REPOSITORY = "dockyard-test/flows"
 RUN_LABEL = "dockyard.flow-run-id"
 REGISTRY_BINARY = "docker-registry"
 REGISTRY_TIMEOUT = 30.0
+FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+POOL = "my-docker-pool"
+RUN_TIMEOUT = 90.0
+# the worker notices cancellations at its heartbeat: make it quick
+FAST = {"DOCKYARD_HEARTBEAT_SECONDS": "0.5"}
 
 FLOWS = """\
 import time
@@ -69,6 +75,33 @@ def run_containers(client: Any) -> set[str]:
 def containers_of(client: Any, run_id: Any) -> list[Any]:
     """The containers of one run, running or not."""
     return list_containers(client, all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+
+
+def docker_deployment(
+    client: Any, image: str, *, crash_retries: int = 0, **job_variables: Any
+) -> schemas.Deployment:
+    """A docker pool (made once) and a deployment of ``flows.py:greet`` in ``image``."""
+    if not client.list_work_pools():
+        client.create_work_pool(schemas.WorkPoolCreate(name=POOL, type="docker"))
+    deployment: schemas.Deployment = client.upsert_deployment(
+        schemas.DeploymentCreate(
+            flow_name="greet",
+            name="in-a-container",
+            entrypoint="flows.py:greet",
+            work_pool_name=POOL,
+            job_variables={"image": image, "image_pull_policy": "Never", **job_variables},
+            crash_retries=crash_retries,
+        )
+    )
+    return deployment
+
+
+def wait_no_container(docker_client: Any, run_id: Any) -> None:
+    wait_until(lambda: not containers_of(docker_client, run_id), 30, "the container to go")
+
+
+def log_messages(client: Any, run_id: Any) -> str:
+    return "\n".join(log.message for log in client.read_logs(flow_run_id=run_id))
 
 
 def remove_new_containers(client: Any, before: set[str]) -> None:

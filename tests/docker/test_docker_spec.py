@@ -122,7 +122,7 @@ def test_default_container() -> None:
     assert made.labels["dockyard.worker-name"] == "w"
     assert made.labels["dockyard.flow-run-attempt"] == "1"
     assert made.labels["dockyard.api-url"] == API
-    assert made.name == f"dockyard-contract-run-{uuid.UUID(run_id).hex[:8]}"
+    assert made.name == f"dockyard-contract-run-{uuid.UUID(run_id).hex[:8]}-1"
     kwargs = made.create_kwargs()
     assert kwargs["init"] is True and kwargs["detach"] is True
     assert "privileged" not in kwargs and "network" not in kwargs
@@ -162,9 +162,35 @@ def test_job_variables_reach_the_container() -> None:
     )
 
 
+def test_each_attempt_has_a_container_name_of_its_own() -> None:
+    claimed = claimed_run()
+    first = container_spec(claimed, {"image": "img:1"}, api_url=API, api_key=None, worker="w")
+    retried = claimed.model_copy(
+        update={"flow_run": claimed.flow_run.model_copy(update={"attempt": 2})}
+    )
+    second = container_spec(retried, {"image": "img:1"}, api_url=API, api_key=None, worker="w")
+    assert first.name.removesuffix("-1") == second.name.removesuffix("-2") != first.name
+    assert second.labels["dockyard.flow-run-attempt"] == "2"
+
+
 def test_network_mode_and_networks_together_are_refused() -> None:
     with pytest.raises(LaunchError, match="network_mode or networks, not both"):
         spec({"network_mode": "bridge", "networks": ["a"]})
+
+
+@pytest.mark.parametrize(
+    ("config", "reason"),
+    [
+        ({"image": ""}, "names no image"),
+        ({"network_mode": "bridge", "networks": ["a"]}, "not both"),
+        ({"image_pull_policy": "Sometimes"}, "unknown image_pull_policy 'Sometimes'"),
+        ({"command": "python -c 'print(1)"}, "cannot split the command job variable"),
+    ],
+)
+def test_a_bad_configuration_is_not_retried(config: dict[str, Any], reason: str) -> None:
+    with pytest.raises(LaunchError, match=reason) as raised:
+        spec(config)
+    assert raised.value.retryable is False
 
 
 def docker_template() -> dict[str, Any]:

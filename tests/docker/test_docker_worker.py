@@ -4,41 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from docker_support import containers_of
+from docker_support import (
+    FAST,
+    FINAL,
+    POOL,
+    RUN_TIMEOUT,
+    containers_of,
+    docker_deployment,
+    log_messages,
+    wait_no_container,
+)
 from worker_support import Workers, trigger, wait_for_state, wait_until
 
 from _support import RunningServer
-from dockyard import schemas
-
-FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
-POOL = "my-docker-pool"
-RUN_TIMEOUT = 90.0
-# the worker notices cancellations at its heartbeat: make it quick
-FAST = {"DOCKYARD_HEARTBEAT_SECONDS": "0.5"}
-
-
-def docker_deployment(client: Any, image: str, **job_variables: Any) -> schemas.Deployment:
-    """A docker pool (made once) and a deployment of ``flows.py:greet`` in ``image``."""
-    if not client.list_work_pools():
-        client.create_work_pool(schemas.WorkPoolCreate(name=POOL, type="docker"))
-    deployment: schemas.Deployment = client.upsert_deployment(
-        schemas.DeploymentCreate(
-            flow_name="greet",
-            name="in-a-container",
-            entrypoint="flows.py:greet",
-            work_pool_name=POOL,
-            job_variables={"image": image, "image_pull_policy": "Never", **job_variables},
-        )
-    )
-    return deployment
-
-
-def wait_no_container(docker_client: Any, run_id: Any) -> None:
-    wait_until(lambda: not containers_of(docker_client, run_id), 30, "the container to go")
-
-
-def log_messages(client: Any, run_id: Any) -> str:
-    return "\n".join(log.message for log in client.read_logs(flow_run_id=run_id))
 
 
 def test_a_run_completes_in_a_container(

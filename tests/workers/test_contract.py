@@ -169,8 +169,13 @@ class WorkerContract:
             worker.launch(claimed_run(), self.broken_config(tmp_path))
         assert str(raised.value)
 
-    def test_recover_answers_a_mapping(self, worker: BaseWorker[Any]) -> None:
-        assert isinstance(worker.recover(), dict)
+    def test_recover_answers_handles_with_their_lease_tokens(self, worker: BaseWorker[Any]) -> None:
+        found = worker.recover()
+        assert isinstance(found, dict)
+        for run_id, (handle, token) in found.items():
+            assert isinstance(run_id, uuid.UUID)
+            assert worker.infrastructure_id(handle)
+            assert token is None or isinstance(token, uuid.UUID)
 
 
 class TestProcessWorker(WorkerContract):

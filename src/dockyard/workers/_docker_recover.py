@@ -3,11 +3,14 @@
 A container is taken back when its run still exists, is at the attempt the container was
 started for (a run retried since belongs to whoever runs the new attempt), and is not both
 finished and final. A container created but never started is removed: its run's lease runs
-out and the server declares it CRASHED.
+out and the server declares it CRASHED. The worker ends a run taken back with the lease
+token the container was started with (:func:`lease_token_of`).
 
 The same pass tidies up after any docker worker of the same server: a container that ended
-while no worker followed it (its worker had stopped) is removed once its run is final,
-unless it was kept with ``auto_remove: false``.
+while no worker followed it (its worker had stopped) is removed once its run is final or
+has moved on to a later attempt, unless it was kept with ``auto_remove: false``. A worker
+starting a crash retry removes, likewise, the ended containers of the run's earlier attempts
+(:func:`remove_earlier_attempts`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dockyard.workers._docker_spec import (
     LABEL_WORKER,
 )
 
-__all__ = ["find_containers"]
+__all__ = ["find_containers", "lease_token_of", "list_containers", "remove_earlier_attempts"]
 
 log = logging.getLogger("dockyard.worker")
 
@@ -77,20 +80,61 @@ def find_containers(client: Any, worker: str, settings: Settings) -> dict[uuid.U
                 continue
             if mine and _take_back(container, run):
                 found[run_id] = container
-            elif not mine and (run is None or run.state in FINAL):
+            elif not mine and (run is None or run.state in FINAL or _moved_on(container, run)):
                 _remove_leftover(container)
     return found
 
 
+def remove_earlier_attempts(client: Any, run: FlowRun) -> None:
+    """Remove the ended containers of ``run``'s earlier attempts (unless kept).
+
+    One whose worker died is nobody's any more; a running one is left to stop by itself
+    (the server refuses its engine, whose lease is no longer current).
+    """
+    import docker
+
+    filters = {"label": f"{LABEL_RUN_ID}={run.id}"}
+    try:
+        found = list_containers(client, all=True, filters=filters)
+    except docker.errors.APIError as exc:
+        # tidying only: the new attempt's own name never meets an earlier one's
+        log.warning("cannot look for earlier attempts' containers of run %s: %s", run.id, exc)
+        return
+    for container in found:
+        if container.status not in ALIVE and _moved_on(container, run):
+            _remove_leftover(container)
+
+
+def lease_token_of(container: Any) -> uuid.UUID | None:
+    """The lease token a container was started with (its ``DOCKYARD_LEASE_TOKEN``)."""
+    environment = ((container.attrs or {}).get("Config") or {}).get("Env") or []
+    for variable in environment:
+        name, _, value = str(variable).partition("=")
+        if name == "DOCKYARD_LEASE_TOKEN":
+            try:
+                return uuid.UUID(value)
+            except ValueError:
+                return None
+    return None
+
+
 def _take_back(container: Any, run: FlowRun | None) -> bool:
-    labels = container.labels or {}
-    if run is not None and str(run.attempt) != labels.get(LABEL_ATTEMPT):
-        return False  # an earlier attempt's container: not this worker's run any more
     status = container.status
-    if run is None or status == "created" or (status not in ALIVE and run.state in FINAL):
+    if run is not None and status in ALIVE and _moved_on(container, run):
+        return False  # an earlier attempt still running: its engine is refused and stops
+    if (
+        run is None
+        or status == "created"
+        or (status not in ALIVE and (run.state in FINAL or _moved_on(container, run)))
+    ):
         _remove_leftover(container)
         return False
     return True
+
+
+def _moved_on(container: Any, run: FlowRun) -> bool:
+    """Whether ``run`` is at another attempt than the one ``container`` was started for."""
+    return (container.labels or {}).get(LABEL_ATTEMPT) != str(run.attempt)
 
 
 def _run_id(container: Any) -> uuid.UUID | None:

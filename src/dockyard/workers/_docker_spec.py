@@ -27,6 +27,7 @@ __all__ = [
     "LABEL_WORKER",
     "PULL_POLICIES",
     "ContainerSpec",
+    "container_name",
     "container_spec",
     "is_loopback_url",
     "pull_policy",
@@ -89,19 +90,23 @@ def container_spec(
     """The container of ``claimed`` under job configuration ``config``.
 
     Raises:
-        LaunchError: the configuration cannot make a container (no image, a bad value).
+        LaunchError: the configuration cannot make a container (no image, a bad value);
+            never retryable, as the same configuration fails the same way.
     """
     run = claimed.flow_run
     image = str(config.get("image") or "").strip()
     if not image:
         raise LaunchError(
             "its job configuration names no image; deploy the flow with `image=` or set the "
-            "`image` job variable of the deployment or the work pool"
+            "`image` job variable of the deployment or the work pool",
+            retryable=False,
         )
     network_mode = config.get("network_mode") or None
     networks = [str(n) for n in config.get("networks") or []]
     if network_mode and networks:
-        raise LaunchError("set the job variable network_mode or networks, not both")
+        raise LaunchError(
+            "set the job variable network_mode or networks, not both", retryable=False
+        )
     url, network_mode, extra_hosts = reach_server(api_url, network_mode, networks)
     auto_remove = config.get("auto_remove", True) is not False
     return ContainerSpec(
@@ -110,7 +115,7 @@ def container_spec(
         command=_command(config.get("command"), str(run.id)),
         environment=_environment(config.get("env") or {}, claimed, url, api_key),
         labels=_labels(config.get("labels") or {}, claimed, worker, auto_remove, api_url),
-        name=_name(config.get("name"), run.name, run.id),
+        name=container_name(config.get("name"), run.name, run.id, run.attempt),
         network_mode=network_mode,
         networks=networks,
         extra_hosts=extra_hosts,
@@ -129,7 +134,8 @@ def pull_policy(image: str, configured: Any) -> str:
     if configured:
         if configured not in PULL_POLICIES:
             raise LaunchError(
-                f"unknown image_pull_policy {configured!r}; use one of {', '.join(PULL_POLICIES)}"
+                f"unknown image_pull_policy {configured!r}; use one of {', '.join(PULL_POLICIES)}",
+                retryable=False,
             )
         return str(configured)
     _, tag, digest = split_reference(image)
@@ -175,7 +181,14 @@ def _command(value: Any, run_id: str) -> list[str]:
     if not value:
         return ["python", "-m", "dockyard.engine", run_id]
     if isinstance(value, str):
-        return shlex.split(value)
+        try:
+            return shlex.split(value)
+        except ValueError as exc:
+            raise LaunchError(
+                f"cannot split the command job variable {value!r} like a shell would: {exc}; "
+                "close its quotes, or give the command as a list",
+                retryable=False,
+            ) from None
     return [str(part) for part in value]
 
 
@@ -212,10 +225,15 @@ def _labels(
     return labels
 
 
-def _name(given: Any, run_name: str, run_id: uuid.UUID) -> str:
-    # the run's id keeps names unique when a deployment's runs overlap
+def container_name(given: Any, run_name: str, run_id: uuid.UUID, attempt: int) -> str:
+    """``dockyard-RUN_NAME-XXXXXXXX-ATTEMPT`` (``given`` replaces ``dockyard-RUN_NAME``).
+
+    The run's id keeps names unique when a deployment's runs overlap; the attempt, when a
+    crash retry starts while the earlier attempt's container is still there (kept with
+    ``auto_remove: false``, or left by a worker that died).
+    """
     base = _NAME_UNSAFE.sub("-", str(given or f"dockyard-{run_name}")).strip("-.") or "dockyard"
-    return f"{base}-{run_id.hex[:8]}"
+    return f"{base}-{run_id.hex[:8]}-{attempt}"
 
 
 def _options(config: dict[str, Any]) -> dict[str, Any]:

@@ -57,11 +57,13 @@ class Infrastructure(Generic[H]):
         """The id recorded as the run's ``infrastructure_id`` (a pid, a container id)."""
         raise NotImplementedError
 
-    def recover(self) -> dict[uuid.UUID, H]:
+    def recover(self) -> dict[uuid.UUID, tuple[H, uuid.UUID | None]]:
         """Find the infrastructure of runs a worker of this name started before a restart.
 
-        Called in a thread at start; the worker watches the runs it returns as its own
-        (e.g. containers found by a label holding the worker's name).
+        Called in a thread at start. Answers run id → (handle, the lease token the run was
+        launched with, or None when it cannot be known); the worker watches these runs as
+        its own (e.g. containers found by a label holding the worker's name) and presents
+        the token when it ends them: without it the server refuses.
         """
         return {}
 

@@ -17,7 +17,8 @@ H = TypeVar("H")
 class Launched(Generic[H]):
     """A run whose infrastructure this worker started, watched until it exits.
 
-    ``lease_token``: the token of the claim (None for a run found again by ``recover()``).
+    ``lease_token``: the token of the claim (for a run found again by ``recover()``, the one
+    its infrastructure was launched with; None when that cannot be known).
     ``stream``: echo its output on the worker's terminal. ``cancelling``: it was asked to
     cancel and is being killed. ``lost_since``: when the server said the run is no longer
     this worker's. ``retry_at``: when to try again to report its end after the server

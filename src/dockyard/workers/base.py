@@ -264,22 +264,33 @@ class BaseWorker(Watching[H]):
         infrastructure_id = self.infrastructure_id(handle)
         log.info("started %s (%s %s)", label(run), self.id_label, infrastructure_id)
         try:
-            update = FlowRunUpdate(infrastructure_id=infrastructure_id)
+            update = FlowRunUpdate(
+                infrastructure_id=infrastructure_id, lease_token=claimed.lease_token
+            )
             await self.client.update_flow_run(run.id, update)
         except (ServerUnreachable, ApiError) as exc:
             log.warning("%s: could not record its %s: %s", label(run), self.id_label, exc)
 
     async def _recover(self) -> None:
-        for run_id, handle in (await asyncio.to_thread(self.recover)).items():
+        """Watch again the runs :meth:`recover` found; stop at once those asked to cancel
+        while no worker was there (the next heartbeat may be seconds away)."""
+        for run_id, (handle, token) in (await asyncio.to_thread(self.recover)).items():
             run = await self.client.read_flow_run(run_id)
             output = OutputFile(self.output_path(run_id))
-            self._running[run_id] = Launched(run, None, handle, output, stream=False)
+            entry = Launched(run, token, handle, output, stream=False)
+            self._running[run_id] = entry
             log.info(
                 "watching %s again (%s %s)",
                 label(run),
                 self.id_label,
                 self.infrastructure_id(handle),
             )
+            if run.state == S.CANCELLING:
+                entry.cancelling = True
+                log.info("cancelling %s: stopping its %s", entry.label, self.noun)
+                task = asyncio.create_task(self._kill(entry))
+                self._kills.add(task)
+                task.add_done_callback(self._kills.discard)
 
     def _slot_freed(self) -> None:
         self._slot_event.set()

@@ -7,15 +7,19 @@ container:
 - runs ``python -m dockyard.engine RUN_ID`` (or the ``command`` job variable) with the
   ``env`` job variable, ``DOCKYARD_API_URL`` and ``DOCKYARD_API_KEY`` (the worker's),
   ``DOCKYARD_FLOW_RUN_ID`` and ``DOCKYARD_LEASE_TOKEN``; not the worker's environment;
-- is labelled ``dockyard.flow-run-id=<id>`` and ``dockyard.worker-name=<worker>``, so that
-  a worker restarted under the same name finds it again (:meth:`DockerWorker.recover`);
+- is named after the run and its attempt (a crash retry never meets the name of an earlier
+  attempt's container) and labelled ``dockyard.flow-run-id=<id>`` and
+  ``dockyard.worker-name=<worker>``, so that a worker restarted under the same name finds
+  it again (:meth:`DockerWorker.recover`);
 - uses host networking when the API URL is on loopback and no network is chosen; with a
   network chosen, a loopback URL is rewritten to ``host.docker.internal``;
 - writes its output to the run's output file through the Docker API (a thread follows
   ``container.logs``), never through a pipe the container depends on;
 - is removed once it has ended and its output is saved, unless ``auto_remove`` is false.
 
-Cancelling stops the container (SIGTERM, then SIGKILL after the grace period).
+Cancelling stops the container (SIGTERM, then SIGKILL after the grace period). A container
+that cannot start raises LaunchError, not retryable when starting again would fail the same
+way (see :meth:`DockerWorker.launch`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ from dockyard._docker import DockerUnavailable, connect, split_reference
 from dockyard.exceptions import LaunchError
 from dockyard.schemas import ClaimedRun
 from dockyard.workers import _docker_spec as spec_module
+from dockyard.workers._docker_recover import (
+    find_containers,
+    lease_token_of,
+    remove_earlier_attempts,
+)
 from dockyard.workers._docker_spec import ContainerSpec, container_spec
 from dockyard.workers.base import BaseWorker
 
@@ -93,7 +102,12 @@ class DockerWorker(BaseWorker[Container]):
             self._docker_client = None
 
     def launch(self, claimed: ClaimedRun, config: dict[str, Any]) -> Container:
-        """Create and start the run's container; raise LaunchError when it cannot start."""
+        """Create and start the run's container; raise LaunchError when it cannot start.
+
+        The error is not retryable when starting again would fail the same way: a bad job
+        configuration, an image missing under pull policy ``Never``, a request the daemon
+        calls bad. Docker not answering, or a failed pull, may pass: those are retryable.
+        """
         spec = container_spec(
             claimed,
             config,
@@ -105,8 +119,16 @@ class DockerWorker(BaseWorker[Container]):
             client = self.docker()
         except DockerUnavailable as exc:
             raise LaunchError(str(exc)) from None
-        ensure_image(client, spec, config.get("registry_credentials"))
-        container = _start(client, spec)
+        try:
+            ensure_image(client, spec, config.get("registry_credentials"))
+            if claimed.flow_run.attempt > 1:
+                remove_earlier_attempts(client, claimed.flow_run)
+            container = _start(client, spec)
+        except OSError as exc:  # the Docker SDK's transport errors (timeouts, a lost socket)
+            raise LaunchError(
+                f"Docker did not answer ({exc}); check that `dockerd` runs and is not "
+                "overloaded on the worker's machine"
+            ) from None
         handle = Container(container.id, spec.name, spec.auto_remove)
         self._follow(container, handle, self.output_path(claimed.flow_run.id))
         return handle
@@ -130,22 +152,24 @@ class DockerWorker(BaseWorker[Container]):
     def infrastructure_id(self, handle: Container) -> str:
         return handle.short_id
 
-    def recover(self) -> dict[uuid.UUID, Container]:
-        """Find this worker's containers (by the worker-name label) and follow them again."""
-        from dockyard.workers._docker_recover import find_containers
+    def recover(self) -> dict[uuid.UUID, tuple[Container, uuid.UUID | None]]:
+        """Find this worker's containers (by the worker-name label) and follow them again.
 
+        Each comes with the lease token it was started with (its ``DOCKYARD_LEASE_TOKEN``),
+        which the worker presents to end its run.
+        """
         try:
             client = self.docker()
         except DockerUnavailable as exc:
             log.warning("cannot look for containers started before a restart: %s", exc)
             return {}
-        found: dict[uuid.UUID, Container] = {}
+        found: dict[uuid.UUID, tuple[Container, uuid.UUID | None]] = {}
         for run_id, container in find_containers(client, self.name, self.settings).items():
             labels = container.labels or {}
             auto_remove = labels.get(spec_module.LABEL_AUTO_REMOVE) != "false"
             handle = Container(container.id, container.name, auto_remove)
             self._follow(container, handle, self.output_path(run_id))
-            found[run_id] = handle
+            found[run_id] = (handle, lease_token_of(container))
         return found
 
     def _follow(self, container: Any, handle: Container, output: Path) -> None:
@@ -175,19 +199,24 @@ def ensure_image(client: Any, spec: ContainerSpec, credentials: Any) -> None:
                 raise LaunchError(
                     f"image '{spec.image}' is not on this machine and its image_pull_policy is "
                     "Never; build it here (flow.deploy(image=...) on this machine does), or "
-                    "push it to a registry and allow pulling with IfNotPresent"
+                    "push it to a registry and allow pulling with IfNotPresent",
+                    retryable=False,
                 ) from None
         except docker.errors.APIError as exc:
-            raise LaunchError(f"cannot look up image '{spec.image}': {_why(exc)}") from None
+            raise LaunchError(
+                f"cannot look up image '{spec.image}': {_why(exc)}", retryable=not _bad(exc)
+            ) from None
     repository, tag, digest = split_reference(spec.image)
     try:
         client.images.pull(
             repository, tag=digest or tag or "latest", auth_config=_auth(credentials)
         )
     except docker.errors.APIError as exc:
+        # a pull that failed may pass later (a registry back, an image pushed): retried
         raise LaunchError(
             f"cannot pull image '{spec.image}': {_why(exc)} (image_pull_policy "
-            f"{spec.pull_policy}; use Never for an image built on this machine)"
+            f"{spec.pull_policy}; use Never for an image built on this machine)",
+            retryable=not _bad(exc),
         ) from None
 
 
@@ -197,7 +226,13 @@ def _start(client: Any, spec: ContainerSpec) -> Any:
     try:
         container = client.containers.create(**spec.create_kwargs())
     except docker.errors.APIError as exc:
-        raise LaunchError(f"Docker refused to create its container: {_why(exc)}") from None
+        raise LaunchError(
+            f"Docker refused to create its container: {_why(exc)}", retryable=not _bad(exc)
+        ) from None
+    except docker.errors.DockerException as exc:  # the SDK's own checks, before any request
+        raise LaunchError(
+            f"its job configuration is not valid for Docker: {exc}", retryable=False
+        ) from None
     try:
         for network in spec.networks[1:]:
             client.networks.get(network).connect(container)
@@ -205,7 +240,9 @@ def _start(client: Any, spec: ContainerSpec) -> Any:
     except docker.errors.APIError as exc:
         with contextlib.suppress(docker.errors.APIError):
             container.remove(force=True)
-        raise LaunchError(f"Docker could not start its container: {_why(exc)}") from None
+        raise LaunchError(
+            f"Docker could not start its container: {_why(exc)}", retryable=not _bad(exc)
+        ) from None
     return container
 
 
@@ -262,6 +299,13 @@ def _auth(credentials: Any) -> dict[str, str] | None:
     if credentials.get("registry"):
         auth["serveraddress"] = str(credentials["registry"])
     return auth
+
+
+def _bad(exc: Any) -> bool:
+    """Whether the daemon called the request itself wrong (400 Bad Request: an invalid image
+    reference, volume or limit): sent again, it fails the same way. Anything else may pass.
+    """
+    return getattr(exc, "status_code", None) == 400
 
 
 def _why(exc: Any) -> str:
