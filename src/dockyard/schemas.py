@@ -13,6 +13,10 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+# re-exported: the state sets are defined once, in a module the CLI reads without pydantic
+from dockyard._states import ACTIVE_STATES as ACTIVE_STATES
+from dockyard._states import FINAL_STATES as FINAL_STATES
+
 API_VERSION = "1"
 
 _POOL_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -50,17 +54,6 @@ class StateType(enum.StrEnum):
     CANCELLED = "CANCELLED"
     CRASHED = "CRASHED"
     AWAITING_RETRY = "AWAITING_RETRY"
-
-
-# The states a run ends in. A CRASHED run with a crash retry left is SCHEDULED again in the
-# same transaction, so a run seen CRASHED is final too. The one definition, used everywhere.
-FINAL_STATES = frozenset(
-    {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
-)
-# The states of a run whose process is alive: it holds a lease and a concurrency slot.
-ACTIVE_STATES = frozenset(
-    {StateType.PENDING, StateType.RUNNING, StateType.CANCELLING, StateType.AWAITING_RETRY}
-)
 
 
 class PoolStatus(enum.StrEnum):

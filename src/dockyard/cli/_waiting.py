@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from dockyard._states import ACTIVE_STATES
+
 if TYPE_CHECKING:
     from dockyard.client import Client
     from dockyard.schemas import Deployment, FlowRun, WorkPool, WorkQueue
 
 __all__ = ["Facts", "gather", "waiting", "why"]
 
-LIVE = ["PENDING", "RUNNING", "CANCELLING", "AWAITING_RETRY"]
+LIVE = sorted(ACTIVE_STATES)
 RUNS_READ = 1000
 
 

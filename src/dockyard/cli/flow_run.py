@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dockyard._states import FINAL_STATES, STATE_NAMES
 from dockyard.cli._common import JsonFlag, open_client, parse_id
 from dockyard.exceptions import DockyardError
 
@@ -19,20 +20,8 @@ app = typer.Typer(help="Look at flow runs and their logs; cancel them.", no_args
 
 IdArg = Annotated[str, typer.Argument(help="ID of the flow run.", metavar="ID")]
 
-FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
-# The names of schemas.StateType, repeated here so that listing runs can check --state
-# before importing pydantic; a unit test keeps the two in step.
-STATES = [
-    "SCHEDULED",
-    "PENDING",
-    "RUNNING",
-    "COMPLETED",
-    "FAILED",
-    "CANCELLING",
-    "CANCELLED",
-    "CRASHED",
-    "AWAITING_RETRY",
-]
+# listing runs checks --state before importing pydantic
+STATES = list(STATE_NAMES)
 TRACEBACK = "Traceback (most recent call last)"
 FOLLOW_SECONDS = 0.5
 

@@ -13,13 +13,14 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from dockyard._states import FINAL_STATES
+
 if TYPE_CHECKING:
     from dockyard.client import Client
     from dockyard.schemas import FlowRun, Log, State
 
 __all__ = ["FINAL_STATES", "is_final", "wait_for_run"]
 
-FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
 POLL_SECONDS = 0.25
 LOG_PAGE = 1000
 

@@ -20,6 +20,7 @@ import logging
 import uuid
 from typing import Any
 
+from dockyard._states import FINAL_STATES
 from dockyard.client import Client
 from dockyard.exceptions import ApiError, NotFound, ServerUnreachable
 from dockyard.schemas import FlowRun
@@ -36,7 +37,7 @@ __all__ = ["find_containers", "lease_token_of", "list_containers", "remove_earli
 
 log = logging.getLogger("dockyard.worker")
 
-FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
+FINAL = FINAL_STATES
 ALIVE = frozenset({"running", "restarting", "paused"})
 
 
