@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from dockyard.server.ui import forms, masking, rendering
+from dockyard.server import masking
+from dockyard.server.ui import forms, rendering
 from dockyard.server.ui.auth import SESSION_SECONDS, Guard
 from dockyard.server.ui.web import safe_next
 

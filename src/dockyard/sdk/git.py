@@ -11,13 +11,13 @@ import re
 import subprocess
 from pathlib import Path
 
+from dockyard._redact import redact_url
 from dockyard.exceptions import DockyardError
 
 __all__ = ["clone", "is_git_source", "redact"]
 
 _SCHEMES = ("http://", "https://", "ssh://", "git://", "file://", "git+ssh://")
 _SCP_LIKE = re.compile(r"^[\w.\-]+@[\w.\-]+:")
-_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
 TAIL_LINES = 5
 
 
@@ -35,7 +35,7 @@ def is_git_source(source: str) -> bool:
 
 def redact(repository: str) -> str:
     """``repository`` without the credentials a URL may carry (for messages)."""
-    return _CREDENTIALS.sub(r"\1***@", repository)
+    return redact_url(repository)
 
 
 def clone(

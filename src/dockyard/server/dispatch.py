@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import job_templates, schemas
 from dockyard.schemas import StateType as S
-from dockyard.server import orchestration
+from dockyard.server import masking, orchestration
 from dockyard.server.errors import Invalid
 from dockyard.server.models import pools, runs
 from dockyard.server.tables import (
@@ -320,11 +320,14 @@ async def _bind(
 def job_configuration(
     pool: WorkPoolRow, deployment: DeploymentRow | None, run: FlowRunRow | None
 ) -> dict[str, Any]:
-    """A run's job configuration as the server shows it (``{{ $NAME }}`` left as is)."""
+    """A run's job configuration as the server shows it: ``{{ $NAME }}`` left as is, secret
+    values masked."""
+    template = pool.base_job_template
     supplied = job_templates.merge(
         deployment.job_variables if deployment else {}, run.job_variables if run else {}
     )
-    return job_templates.configuration(pool.base_job_template, supplied, None)
+    shown = masking.mask_variables(supplied, template)
+    return job_templates.configuration(masking.mask_template(template), shown, None)
 
 
 # ---------------------------------------------------------------- heartbeats and leases

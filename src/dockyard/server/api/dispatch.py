@@ -10,9 +10,10 @@ from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
-from dockyard.server import dispatch
+from dockyard.server import dispatch, orchestration
 from dockyard.server.api.deps import DB, Config
-from dockyard.server.models import runs
+from dockyard.server.errors import NotFound
+from dockyard.server.models import flows, runs
 from dockyard.server.tables import utcnow
 
 router = APIRouter(tags=["dispatch"])
@@ -82,3 +83,25 @@ async def renew_lease(
         return await runs.run_schema(session, run_id)
 
     return await db.write_retrying(work)
+
+
+@router.post("/flow-runs/{run_id}/deployment")
+async def read_run_deployment(
+    run_id: uuid.UUID, body: schemas.LeaseRenewal, db: DB, settings: Config
+) -> schemas.Deployment:
+    """The run's deployment in clear (pull steps' credentials, secret job variables), for
+    the engine holding the run's lease only; everyone else reads it masked."""
+    async with db.read() as session:
+        run = await runs.read_run(session, run_id)
+        if run.lease_token is None or run.lease_token != body.lease_token:
+            raise orchestration.refuse(
+                run,
+                f"flow run {run_id} is not leased to this process; read the deployment"
+                " masked through GET /api/deployments/{id}",
+            )
+        if run.deployment_id is None:
+            raise NotFound(f"flow run {run_id} has no deployment")
+        deployment = await flows.read_deployment(session, run.deployment_id)
+        return await flows.deployment_schema(
+            session, deployment, settings.worker_offline_seconds, reveal=True
+        )

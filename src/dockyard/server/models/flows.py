@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard.schemas import StateType as S
-from dockyard.server import orchestration
+from dockyard.server import masking, orchestration
 from dockyard.server.errors import Invalid, NotFound
 from dockyard.server.models import pools
 from dockyard.server.tables import (
@@ -229,8 +229,10 @@ async def update_deployment(
 
 
 async def deployment_schema(
-    session: AsyncSession, deployment: DeploymentRow, offline_after: float
+    session: AsyncSession, deployment: DeploymentRow, offline_after: float, *, reveal: bool = False
 ) -> schemas.Deployment:
+    """The API's deployment; secret job variables and URL credentials masked unless
+    ``reveal`` (for the engine holding the lease of one of its runs)."""
     from dockyard.server.models import schedules as sched
 
     flow = await session.get(FlowRow, deployment.flow_id)
@@ -258,9 +260,15 @@ async def deployment_schema(
         parameter_schema=deployment.parameter_schema,
         work_pool_name=pool.name if pool else None,
         work_queue_name=queue.name if queue else None,
-        job_variables=deployment.job_variables,
+        job_variables=(
+            masking.mask_variables(deployment.job_variables, pool.base_job_template)
+            if pool and not reveal
+            else deployment.job_variables
+        ),
         image=deployment.image,
-        pull_steps=deployment.pull_steps,
+        pull_steps=(
+            deployment.pull_steps if reveal else masking.mask_pull_steps(deployment.pull_steps)
+        ),
         paused=deployment.paused,
         concurrency_limit=deployment.concurrency_limit,
         crash_retries=deployment.crash_retries,

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard.schemas import StateType as S
-from dockyard.server import orchestration, templates, worker_types
+from dockyard.server import masking, orchestration, templates, worker_types
 from dockyard.server.errors import Conflict, Invalid, NotFound
 from dockyard.server.tables import (
     DeploymentRow,
@@ -44,7 +44,7 @@ async def pool_schema(
         name=pool.name,
         type=pool.type,
         description=pool.description,
-        base_job_template=pool.base_job_template,
+        base_job_template=masking.mask_template(pool.base_job_template),
         concurrency_limit=pool.concurrency_limit,
         paused=pool.paused,
         status=pool_status(pool, last, offline_after),

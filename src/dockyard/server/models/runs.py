@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard.schemas import StateType as S
-from dockyard.server import orchestration
+from dockyard.server import masking, orchestration
 from dockyard.server.errors import Invalid, NotFound
 from dockyard.server.names import run_name
 from dockyard.server.tables import (
@@ -215,7 +215,28 @@ async def run_schema(session: AsyncSession, run_id: uuid.UUID) -> schemas.FlowRu
     row = (await session.execute(_one_run(), {"run_id": run_id})).first()
     if row is None:
         raise NotFound(f"flow run {run_id} not found")
-    return from_row(row)
+    (run,) = await shown(session, [row])
+    return run
+
+
+async def shown(session: AsyncSession, rows: Sequence[Any]) -> list[schemas.FlowRun]:
+    """The API's runs from rows of :func:`joined`, their secret job variables masked by
+    their pool's template (read once per pool, only for runs that have job variables)."""
+    needed = {row.work_pool_id for row in rows if row.job_variables and row.work_pool_id}
+    templates: dict[uuid.UUID, Any] = {}
+    if needed:
+        found = await session.execute(
+            select(WorkPoolRow.id, WorkPoolRow.base_job_template).where(WorkPoolRow.id.in_(needed))
+        )
+        templates = {pool_id: template for pool_id, template in found.all()}
+    runs = []
+    for row in rows:
+        run = from_row(row)
+        template = templates.get(row.work_pool_id)
+        if template is not None:
+            run.job_variables = masking.mask_variables(run.job_variables, template)
+        runs.append(run)
+    return runs
 
 
 async def list_runs(
@@ -255,7 +276,7 @@ async def list_runs(
         )
         query = query.where(overdue if late else ~overdue)
     query = query.order_by(FlowRunRow.created.desc(), FlowRunRow.id).limit(limit).offset(offset)
-    return [from_row(row) for row in (await session.execute(query)).all()]
+    return await shown(session, (await session.execute(query)).all())
 
 
 async def states_of(session: AsyncSession, run_id: uuid.UUID) -> list[schemas.State]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockyard.server.ui.masking import resolve
+from dockyard.server.masking import resolve
 
 INVALID = object()  # a value that could not be read; its error is in the errors dict
 

@@ -15,9 +15,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from dockyard import schemas
+from dockyard.server import masking
 from dockyard.server.errors import ApiError
 from dockyard.server.models import flows, runs
-from dockyard.server.ui import forms, masking, rendering
+from dockyard.server.ui import forms, rendering
 from dockyard.server.ui.pages.deployments import pool_template, read_deployment
 from dockyard.server.ui.web import UI, Form, Posted, Ui, redirect
 

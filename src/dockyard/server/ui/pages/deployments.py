@@ -10,10 +10,11 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
+from dockyard.server import masking
 from dockyard.server.errors import ApiError
 from dockyard.server.models import flows, runs, schedules
 from dockyard.server.tables import DeploymentRow, WorkPoolRow
-from dockyard.server.ui import masking, queries
+from dockyard.server.ui import queries
 from dockyard.server.ui.web import UI, Paged, PageError, Posted, found, paged, redirect
 
 router = APIRouter(include_in_schema=False)

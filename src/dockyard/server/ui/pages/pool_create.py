@@ -15,10 +15,10 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from dockyard import schemas
-from dockyard.server import worker_types
+from dockyard.server import masking, worker_types
 from dockyard.server.errors import ApiError
 from dockyard.server.models import pools
-from dockyard.server.ui import forms, masking, rendering
+from dockyard.server.ui import forms, rendering
 from dockyard.server.ui.web import UI, Form, Posted, Ui, redirect
 
 router = APIRouter(include_in_schema=False)

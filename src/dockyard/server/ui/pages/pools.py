@@ -12,9 +12,10 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
+from dockyard.server import masking
 from dockyard.server.models import flows, pools
 from dockyard.server.tables import WorkPoolRow, WorkQueueRow
-from dockyard.server.ui import masking, queries
+from dockyard.server.ui import queries
 from dockyard.server.ui.web import UI, Paged, PageError, Posted, Ui, found, paged, redirect
 from dockyard.settings import Settings
 

@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard.schemas import StateType as S
-from dockyard.server import orchestration
+from dockyard.server import masking, orchestration
 from dockyard.server.errors import ApiError, Conflict
 from dockyard.server.models import flows, pools, runs
 from dockyard.server.tables import FlowRow, LogRow, TaskRunRow, WorkPoolRow, utcnow
-from dockyard.server.ui import masking, queries
+from dockyard.server.ui import queries
 from dockyard.server.ui.web import UI, Paged, PageError, Posted, Ui, found, paged, redirect
 
 router = APIRouter(include_in_schema=False)

@@ -1,10 +1,18 @@
-"""Secret values are never shown: whatever a JSON schema marks ``"format": "password"``."""
+"""Secret values are never shown: whatever a JSON schema marks ``"format": "password"``, and
+the credentials a URL carries.
+
+Every answer of the API and every page of the UI shows a pool's template, a deployment's and
+a run's job variables, and a deployment's pull steps through this module. Only a worker's
+claim, and the engine holding a run's lease, get them in clear (they need them).
+"""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
 from typing import Any
+
+from dockyard._redact import redact_urls
 
 MASK = "••••••"
 
@@ -74,4 +82,10 @@ def mask_template(template: Mapping[str, Any]) -> dict[str, Any]:
     for spec in schema.get("properties", {}).values():
         if isinstance(spec, dict) and "default" in spec:
             spec["default"] = mask(spec["default"], spec, schema)
+    return shown
+
+
+def mask_pull_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pull steps with the credentials of their URLs hidden (``git_clone``'s repository)."""
+    shown: list[dict[str, Any]] = redact_urls(steps)
     return shown
