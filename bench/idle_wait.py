@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from _common import Dockyard, clean_env, products, running_server
 
 WORKERS = 3

@@ -8,6 +8,7 @@ there. A history is valid when each step is allowed by ``orchestration.ALLOWED``
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -42,7 +43,9 @@ async def _seed(db: Database, runs_wanted: int = 1, **deployment: Any) -> list[u
     async with db.write() as session:
         await pools.create_pool(session, schemas.WorkPoolCreate(name="pool", type="process"))
     async with db.write() as session:
-        body = schemas.DeploymentCreate(flow_name="f", name="d", work_pool_name="pool", **deployment)
+        body = schemas.DeploymentCreate(
+            flow_name="f", name="d", work_pool_name="pool", **deployment
+        )
         row = await flows.upsert_deployment(session, body)
         made = [
             await runs.create_deployment_run(session, row, schemas.DeploymentRunCreate())
@@ -82,7 +85,7 @@ def forbidden(history: list[str]) -> list[tuple[str, str]]:
     """The steps of a run's history that the state rules do not allow."""
     return [
         (before, after)
-        for before, after in zip(history, history[1:], strict=False)
+        for before, after in itertools.pairwise(history)
         if S(after) not in orchestration.ALLOWED[S(before)]
     ]
 

@@ -277,7 +277,7 @@ def _at_once(calls: list[Callable[[], httpx.Response]]) -> list[int]:
     return statuses
 
 
-@pytest.mark.parametrize("what", ["heartbeat", "claim", "pool", "queue"])
+@pytest.mark.parametrize("what", ["heartbeat", "claim", "pool", "queue", "deployment"])
 def test_first_contact_from_many_clients_at_once_never_answers_500(server, what: str) -> None:
     clients = [server.http() for _ in range(12)]
     try:
@@ -293,6 +293,9 @@ def test_first_contact_from_many_clients_at_once_never_answers_500(server, what:
                 return lambda: http.post("/workers/claim", json=body)
             if what == "pool":
                 return lambda: http.post("/work-pools", json={"name": "p2", "type": "process"})
+            if what == "deployment":
+                body = {"flow_name": "new-flow", "name": "d", "work_pool_name": "pool"}
+                return lambda: http.post("/deployments", json=body)
             return lambda: http.post("/work-pools/pool/queues", json={"name": "q"})
 
         statuses = _at_once([make(http) for http in clients])

@@ -20,9 +20,13 @@ async def upsert_deployment(
     body: schemas.DeploymentCreate, db: DB, settings: Config
 ) -> schemas.Deployment:
     await schedules.validate(body.schedules or [], settings)
-    async with db.write() as session:
+
+    async def work(session: AsyncSession) -> schemas.Deployment:
         deployment = await flows.upsert_deployment(session, body)
         return await flows.deployment_schema(session, deployment, settings.worker_offline_seconds)
+
+    # two first deploys of one name race to insert: the loser's retry updates the winner's
+    return await db.write_retrying(work)
 
 
 @router.get("")
