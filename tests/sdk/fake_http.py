@@ -1,13 +1,15 @@
 """A tiny HTTP/1.1 server in a thread, answering what a test tells it, for transport tests.
 
 It speaks keep-alive, counts connections and records requests, and can close a connection
-after an answer without saying so (as a server does with an idle connection).
+after an answer without saying so (as a server does with an idle connection). Given a server
+``tls`` context it speaks HTTPS.
 """
 
 from __future__ import annotations
 
 import json
 import socketserver
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ class FakeServer:
     answer: Callable[[Request], Answer] = lambda request: Answer(200, {"ok": True})
     requests: list[Request] = field(default_factory=list)
     connections: int = 0
+    tls: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         fake = self
@@ -66,13 +69,16 @@ class FakeServer:
         socketserver.ThreadingTCPServer.allow_reuse_address = True
         self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/api"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{port}/api"
 
     def close(self) -> None:
         self._server.shutdown()

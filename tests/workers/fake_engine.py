@@ -6,6 +6,11 @@ API, presenting the lease token. Standard library only, so it starts in a few mi
 
     python fake_engine.py [--launched FILE] [--append FILE] [--dump FILE]
                           [--delay-start S] [--no-start] [--sleep S] [--exit N] [--ignore-term]
+                          [--hand-over STATE [--result JSON] [--token TOKEN]]
+
+``--hand-over`` ends like an engine that could not reach the server: it writes the final
+state as the line the worker reads (with the run's lease token, or ``--token``) and exits
+with status 3 without reporting it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+
+# the line an engine hands its final state over with (dockyard.sdk.engine.hand_over)
+MARKER = "::dockyard-final-state::"
 
 
 def post_state(state: str) -> None:
@@ -45,6 +53,9 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--exit", type=int)
     parser.add_argument("--ignore-term", action="store_true")
+    parser.add_argument("--hand-over")
+    parser.add_argument("--result", default="null")
+    parser.add_argument("--token")
     args = parser.parse_args()
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -67,7 +78,22 @@ def main() -> None:
     if args.exit is not None:
         print("fake crash trace: RuntimeError: boom", file=sys.stderr)
         sys.exit(args.exit)
+    if args.hand_over:
+        hand_over(args.hand_over, json.loads(args.result), args.token)
+        sys.exit(3)
     post_state("COMPLETED")
+
+
+def hand_over(state: str, result: object, token: str | None) -> None:
+    record = {
+        "flow_run_id": os.environ["DOCKYARD_FLOW_RUN_ID"],
+        "state": state,
+        "message": None,
+        "result": result,
+        "lease_token": token or os.environ["DOCKYARD_LEASE_TOKEN"],
+    }
+    print("a line without its newline", end="", file=sys.stderr, flush=True)
+    print(f"\n{MARKER}{json.dumps(record)}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

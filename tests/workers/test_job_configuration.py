@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from dockyard.job_templates import configuration, render
-from dockyard.workers._output import OutputFile
+from dockyard.workers._output import FINAL_STATE_MARKER, MAX_LINE_CHARS, OutputFile
 
 
 def test_env_placeholders_are_filled_from_the_workers_environment() -> None:
@@ -69,10 +70,11 @@ def test_only_the_pools_template_names_the_workers_environment() -> None:
     }
 
 
-def test_output_file_gives_new_complete_lines_and_a_tail(tmp_path: Path) -> None:
+def test_output_file_gives_new_complete_lines_and_its_end(tmp_path: Path) -> None:
     path = tmp_path / "run.out"
     output = OutputFile(path)
-    assert output.new_lines() == [] and output.tail() == []
+    assert output.new_lines() == [] and output.last_lines() == (0, [])
+    assert output.handed_over() is None
     with path.open("ab") as file:
         file.write(b"one\ntw")
         file.flush()
@@ -81,6 +83,26 @@ def test_output_file_gives_new_complete_lines_and_a_tail(tmp_path: Path) -> None
         file.flush()
         assert output.new_lines() == ["two"]
     assert output.new_lines(final=True) == ["three"]
-    assert output.tail(2) == ["two", "three"]
+    assert output.last_lines() == (0, ["one", "two", "three"])
+    # only the end of a big file: from the start of a line, saying how much is left out
+    assert output.last_lines(10) == (4, ["two", "three"])
+    assert output.last_lines(9) == (9, ["three"])
     output.remove()
     assert not path.exists()
+
+
+def test_output_file_hides_and_reads_a_handed_over_final_state(tmp_path: Path) -> None:
+    path = tmp_path / "run.out"
+    output = OutputFile(path)
+    record = {"flow_run_id": "r", "state": "COMPLETED", "result": [1], "lease_token": "t"}
+    marker = FINAL_STATE_MARKER + json.dumps(record)
+    long = "x" * (MAX_LINE_CHARS + 5)
+    path.write_text(f"before\npartial\n{marker}\n{long}\nafter\n")
+    assert output.new_lines() == ["before", "partial", long, "after"]  # never echoed
+    skipped, lines = output.last_lines()
+    assert skipped == 0 and lines[:2] == ["before", "partial"] and lines[-1] == "after"
+    assert lines[2].startswith("x" * MAX_LINE_CHARS) and lines[2].endswith("(5 characters cut)")
+    assert output.handed_over() == record
+    # a line cut short by a process that died while writing it hands nothing over
+    path.write_text(f"{marker[:-3]}")
+    assert output.handed_over() is None

@@ -114,9 +114,13 @@ class ServerApi:
         run: dict[str, Any] = self.transport.get(f"/flow-runs/{run_id}")
         return run
 
-    def read_deployment(self, deployment_id: str) -> dict[str, Any]:
-        """Read a deployment (JSON of ``Deployment``)."""
-        deployment: dict[str, Any] = self.transport.get(f"/deployments/{deployment_id}")
+    def read_run_deployment(
+        self, run_id: uuid.UUID, lease_token: uuid.UUID | None
+    ) -> dict[str, Any]:
+        """Read the deployment of a run this process holds the lease of (JSON of
+        ``Deployment``), in clear: its pull steps' credentials are not masked."""
+        body = {"lease_token": str(lease_token) if lease_token else None}
+        deployment: dict[str, Any] = self.transport.post(f"/flow-runs/{run_id}/deployment", body)
         return deployment
 
     def set_state(
@@ -127,21 +131,34 @@ class ServerApi:
         lease_token: uuid.UUID | None,
         message: str | None = None,
         result: Any = None,
+        idempotency_key: str | None = None,
+        attempts: int | None = None,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         """Move a run to ``state`` and return the run (a retry of the call is answered the same).
 
+        Args:
+            lease_token: the lease this process holds the run by (every transition of a
+                leased run needs it).
+            idempotency_key: the same key for every try of one transition, so that a try
+                whose answer was lost is answered, not refused (default: a new key).
+            attempts, timeout: override the transport's for this call.
+
         Raises:
             FlowRunAborted: the server refused (409): this process no longer holds the run.
+            ServerUnreachable, ApiError: the server could not be reached, or failed.
         """
         body = {
             "state": state,
             "message": message,
-            "idempotency_key": str(uuid.uuid4()),
+            "idempotency_key": idempotency_key or str(uuid.uuid4()),
             "lease_token": str(lease_token) if lease_token else None,
             "result": result,
         }
         try:
-            run: dict[str, Any] = self.transport.post(f"/flow-runs/{run_id}/state", body)
+            run: dict[str, Any] = self.transport.request(
+                "POST", f"/flow-runs/{run_id}/state", body, attempts=attempts, timeout=timeout
+            )
         except Conflict as exc:
             raise FlowRunAborted(
                 f"the server refused to move flow run {run_id} to {state} "

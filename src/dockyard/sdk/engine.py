@@ -18,14 +18,24 @@ It is what infrastructure (a worker's subprocess or container) starts for each r
 On SIGTERM the flow stops at once and the run ends CANCELLED if it was asked to cancel,
 CRASHED otherwise (:mod:`dockyard.sdk.termination`); the process then exits at once.
 
+**A final state is never lost.** The engine waits for a server that does not answer while
+the run's lease allows (:func:`dockyard.sdk.tracking.report_final`). A final state it could
+still not report is handed to the infrastructure: one line on the process's standard error,
+``::dockyard-final-state::`` followed by JSON (``flow_run_id``, ``state``, ``message``,
+``result``, ``lease_token``), which the worker finds in the run's output (a file, or the
+container's logs) and reports once the server answers, if the lease token is the run's.
+The engine then exits with status 3: it never claims a success the server was not told of.
+
 Every call goes through :class:`~dockyard.sdk.transport.LeanTransport`, and only what a run
 needs is imported: the engine's start sits between a run's trigger and its first line.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +50,12 @@ if TYPE_CHECKING:
     from dockyard.sdk.tracking import RunHandle
     from dockyard.settings import Settings
 
-__all__ = ["Engine", "main"]
+__all__ = ["FINAL_STATE_MARKER", "Engine", "hand_over", "main"]
 
-EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE, EXIT_UNREPORTED = 0, 1, 2, 3
+# Starts the line that hands a final state to the worker; the worker's reader
+# (dockyard.workers._output) knows it too, and a test keeps the two in step.
+FINAL_STATE_MARKER = "::dockyard-final-state::"
 LEASE_TOKEN_ENV = "DOCKYARD_LEASE_TOKEN"
 STARTABLE = ("SCHEDULED", "PENDING")
 USAGE = "usage: python -m dockyard.engine FLOW_RUN_ID"
@@ -103,14 +116,16 @@ class Engine:
             return EXIT_FAILED
         self.termination.hold(handle)
         try:
-            flow, given = self.prepare(run)
+            flow, given = self.prepare(run, handle)
         except FlowRunTerminated:
-            self.end_before_flow(handle)
-            return EXIT_FAILED
+            return self.end_before_flow(handle)
         except Exception as exc:
-            self.fail(handle, str(exc))
-            return EXIT_FAILED
-        return self.execute(flow, given, handle)
+            return self.fail(handle, str(exc))
+        status = self.execute(flow, given, handle)
+        if handle.unreported is not None:
+            hand_over(handle)
+            return EXIT_UNREPORTED
+        return status
 
     # ------------------------------------------------------------ start
 
@@ -126,15 +141,18 @@ class Engine:
         if state == "SCHEDULED":
             answer = self._transition("PENDING", token)
             token = _uuid(answer.get("lease_token")) or token
+        asked = time.monotonic()  # the lease runs from the moment the server was asked
         self._transition("RUNNING", token)
-        return RunHandle(self.run_id, str(run["name"]), token)
+        return RunHandle(self.run_id, str(run["name"]), token, renewed_at=asked)
 
     def _transition(
         self, state: str, token: uuid.UUID | None, message: str | None = None
     ) -> dict[str, Any]:
         return self.api.set_state(self.run_id, state, lease_token=token, message=message)
 
-    def prepare(self, run: dict[str, Any]) -> tuple[Flow[..., Any], dict[str, Any]]:
+    def prepare(
+        self, run: dict[str, Any], handle: RunHandle
+    ) -> tuple[Flow[..., Any], dict[str, Any]]:
         """Run the pull steps, load the deployment's flow and bind the run's parameters.
 
         Raises:
@@ -145,7 +163,8 @@ class Engine:
 
         if not run.get("deployment_id"):
             raise DockyardError(f"flow run {self.run_id} has no deployment to run")
-        deployment = self.api.read_deployment(run["deployment_id"])
+        # read with the lease: the deployment in clear (a git URL's credentials)
+        deployment = self.api.read_run_deployment(self.run_id, handle.lease_token)
         if not deployment.get("entrypoint"):
             raise DockyardError(f"deployment {deployment['name']!r} has no entrypoint")
         base = self.pull_steps.run(deployment.get("pull_steps") or [], deployment.get("path"))
@@ -157,28 +176,36 @@ class Engine:
             raise DockyardError(f"the run's parameters do not fit the flow: {exc}") from None
         return flow, given
 
-    def fail(self, handle: RunHandle, message: str) -> None:
-        """Report the run FAILED before its flow could start."""
+    def fail(self, handle: RunHandle, message: str) -> int:
+        """Report the run FAILED before its flow could start; return the exit status."""
         _say(f"flow run {self.run_id} failed: {message}")
-        self._report(handle, "FAILED", message)
+        return self._report(handle, "FAILED", message)
 
-    def end_before_flow(self, handle: RunHandle) -> None:
-        """Report a run stopped by a signal before its flow started."""
+    def end_before_flow(self, handle: RunHandle) -> int:
+        """Report a run stopped by a signal before its flow started; return the exit status."""
         how = f"terminated by signal {self.termination.signal_name}"
         try:
             cancelling = self.api.read_flow_run(self.run_id)["state"] == "CANCELLING"
         except DockyardError:
             cancelling = False
         if cancelling:
-            self._report(handle, "CANCELLED", f"cancelled ({how})")
-        else:
-            self._report(handle, "CRASHED", f"{how} before the flow started")
+            return self._report(handle, "CANCELLED", f"cancelled ({how})")
+        return self._report(handle, "CRASHED", f"{how} before the flow started")
 
-    def _report(self, handle: RunHandle, state: str, message: str) -> None:
+    def _report(self, handle: RunHandle, state: str, message: str) -> int:
+        from dockyard.sdk.tracking import report_final
+
         try:
-            self._transition(state, handle.lease_token, message)
-        except DockyardError as exc:
+            reported = report_final(
+                self.api, handle, state, lease_seconds=self.settings.lease_seconds, message=message
+            )
+        except DockyardError as exc:  # refused: the run is no longer this process's
             _say(f"could not report flow run {self.run_id} as {state}: {exc}")
+            return EXIT_FAILED
+        if not reported:
+            hand_over(handle)
+            return EXIT_UNREPORTED
+        return EXIT_FAILED
 
     # ------------------------------------------------------------ the flow
 
@@ -214,6 +241,32 @@ class Engine:
             return await run_flow_async(flow, given, handle=handle, settings=self.settings)
         finally:
             self.termination.restore()
+
+
+def hand_over(handle: RunHandle) -> None:
+    """Write the final state the server was not told as one line for the worker to report.
+
+    It goes to the real standard error (never to the run's logs, which could not be sent
+    either) and starts on a line of its own. The lease token in it is what the worker checks
+    the line against; it is worthless once the run is final.
+    """
+    assert handle.unreported is not None
+    state, message, result = handle.unreported
+    record = {
+        "flow_run_id": handle.id_text,
+        "state": state,
+        "message": message,
+        "result": result,
+        "lease_token": str(handle.lease_token) if handle.lease_token else None,
+    }
+    line = FINAL_STATE_MARKER + json.dumps(record, separators=(",", ":"))
+    stream = getattr(sys.stderr, "dockyard_original", sys.stderr)
+    stream.write(f"\n{line}\n")
+    stream.flush()
+    _say(
+        f"the server was not told that flow run {handle.id} ended {state}: the line above "
+        "hands it to the worker that runs it"
+    )
 
 
 def _uuid(value: Any) -> uuid.UUID | None:

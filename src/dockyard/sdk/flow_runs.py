@@ -9,7 +9,10 @@ The steps, shared by plain and ``async def`` flows:
    before the flow's code runs);
 3. attempts, with retries (AWAITING_RETRY, then RUNNING again) and a timeout per attempt;
 4. end: submitted tasks are waited for, task runs and logs flushed, then the final state is
-   reported with the result (COMPLETED) or the failure (FAILED; CRASHED for an interrupt).
+   reported with the result (COMPLETED) or the failure (FAILED; CRASHED for an interrupt),
+   once: both wait for a server that does not answer while the run's lease allows
+   (:meth:`Tracker.end_run`); what could still not be reported stays on the run's handle
+   for the engine to hand over.
 
 A 409 from the server on any transition means the run is no longer this process's: the flow
 stops with FlowRunAborted and reports nothing more.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +32,7 @@ from dockyard.sdk import logs
 from dockyard.sdk.context import FLOW_RUN, TASK_RUN, FlowRunContext
 from dockyard.sdk.options import retry_delay
 from dockyard.sdk.results import describe_failure, json_safe, result_for_server
+from dockyard.sdk.shipping import FLUSH_TIMEOUT
 from dockyard.sdk.timeouts import await_with_timeout, call_with_timeout
 from dockyard.sdk.tracking import LeaseRenewer, LocalTracker, RunHandle, Tracker, warn
 
@@ -36,8 +41,6 @@ if TYPE_CHECKING:
     from dockyard.settings import Settings
 
 __all__ = ["FlowRunner", "call_flow", "run_flow_async", "run_flow_sync"]
-
-FINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
 
 def call_flow(flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -79,6 +82,10 @@ class FlowRunner:
         self.owns_tracker = self.parent is None
         self.context: FlowRunContext | None = None
         self.logger = logging.getLogger(logs.FLOW_LOGGER)
+        # The final state is reported once, even when an async flow's end races a signal
+        # (the report goes on in its thread while the cancelled task reports its failure).
+        self._ending = threading.Lock()
+        self._reported: bool | None = None
 
     # ------------------------------------------------------------ start
 
@@ -120,7 +127,8 @@ class FlowRunner:
         from dockyard.sdk.api import ServerApi
 
         api = ServerApi(settings.api_url, settings.api_key)
-        return Tracker(api, LeaseRenewer(api, settings.heartbeat_seconds))
+        renewer = LeaseRenewer(api, settings.heartbeat_seconds)
+        return Tracker(api, renewer, lease_seconds=settings.lease_seconds)
 
     def _create_run(self, tracker: Tracker, settings: Settings) -> tuple[Tracker, RunHandle]:
         request: dict[str, Any] = {
@@ -186,8 +194,7 @@ class FlowRunner:
         context.wait_for_tasks()
         context.handle.check()
         self.logger.info("finished in state COMPLETED")
-        context.tracker.flush()
-        self._set_state("COMPLETED", result=result_for_server(value))
+        self._end("COMPLETED", result=result_for_server(value))
 
     def failed(self, exc: BaseException) -> None:
         """Wait for started tasks, flush, and report how the run ended.
@@ -198,18 +205,29 @@ class FlowRunner:
         """
         context = self._context()
         handle = context.handle
+        with self._ending:  # an end reported by another thread (see __init__) stands
+            if self._reported is not None:
+                return
         context.wait_for_tasks(cancel=True, wait=handle.terminated is None)
         if handle.fenced:
             warn(f"flow run {handle.id} stopped: {handle.aborted}")
             return
-        state, message = self._ending(exc)
+        state, message = self._final_state(exc)
         level = logging.WARNING if state == "CANCELLED" else logging.ERROR
         self.logger.log(level, "finished in state %s: %s", state, message)
-        context.tracker.flush()
         with contextlib.suppress(FlowRunAborted):  # the flow's own exception is raised
-            self._set_state(state, message=message)
+            self._end(state, message=message)
 
-    def _ending(self, exc: BaseException) -> tuple[str, str]:
+    def _end(self, state: str, *, message: str | None = None, result: Any = None) -> None:
+        """Flush and report the final state, unless it was reported already."""
+        context = self._context()
+        with self._ending:
+            if self._reported is None:
+                self._reported = context.tracker.end_run(
+                    context.handle, state, message=message, result=result
+                )
+
+    def _final_state(self, exc: BaseException) -> tuple[str, str]:
         """The final state of a run that raised ``exc``, and its message."""
         context = self._context()
         handle = context.handle
@@ -229,14 +247,15 @@ class FlowRunner:
         """Stop keeping the lease, and the tracker's thread if this run started it."""
         if self.context is None:
             return
-        self.context.tracker.lease_keeper.stop(self.context.handle)
+        handle = self.context.handle
+        self.context.tracker.lease_keeper.stop(handle)
         if self.owns_tracker:
-            self.context.tracker.close()
+            # A final state the server did not take says it is not answering: what is left
+            # gets one try, and the worker ships the run's output from its side.
+            self.context.tracker.close(0.0 if handle.unreported else FLUSH_TIMEOUT)
 
     def _set_state(self, state: str, **fields: Any) -> None:
         context = self._context()
-        if state in FINAL:
-            context.tracker.lease_keeper.stop(context.handle)
         context.tracker.set_state(context.handle, state, **fields)
 
     def _context(self) -> FlowRunContext:

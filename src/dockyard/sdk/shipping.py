@@ -1,4 +1,13 @@
-"""The thread that ships queued task runs and log lines to the server, in batches."""
+"""The thread that ships queued task runs and log lines to the server, in batches.
+
+Records wait in two queues of at most :data:`MAX_QUEUED` rows each. While the server cannot
+take them (no answer, or a server error) they stay queued, the batch in hand first, and are
+tried again with backoff (:func:`backoff`); nothing is dropped for an outage. When a queue
+is full, the oldest rows make room for new ones: memory stays bounded, and one warning at
+the end counts what was lost. A batch the server refuses as such (a 4xx answer: it would be
+refused again) is dropped with one line. A batch whose answer was lost may be stored twice:
+a log line shown twice is better than a line lost.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +19,22 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from dockyard.exceptions import ApiError, DockyardError
+from dockyard.exceptions import ApiError, DockyardError, ServerUnreachable
 from dockyard.sdk.context import id_text
 
 if TYPE_CHECKING:
     from dockyard.sdk.api import ServerApi
 
-__all__ = ["LogRow", "Shipper", "TaskRunRow", "log_json", "task_run_json", "warn"]
+__all__ = [
+    "LogRow",
+    "Shipper",
+    "TaskRunRow",
+    "backoff",
+    "log_json",
+    "retryable",
+    "task_run_json",
+    "warn",
+]
 
 # A final task run: id (int of its UUID), flow run id (text), name, task_key, state, start,
 # end (epoch seconds), cache_key, cached, attempts, error, tags.
@@ -29,8 +47,24 @@ LogRow = tuple[str, int | None, int, str, str, float]
 
 TASK_RUN_BATCH = 500
 LOG_BATCH = 1000
+MAX_QUEUED = 100_000
 SHIP_INTERVAL = 0.5
 FLUSH_TIMEOUT = 120.0
+BACKOFF_CAP = 2.0
+# How long stop() waits for a call in flight once its own time is up (the thread is a daemon).
+JOIN_GRACE = 5.0
+
+
+def backoff(failures: int) -> float:
+    """Seconds to wait after ``failures`` failed tries in a row: 0.1, 0.2, ... up to 2."""
+    return float(min(BACKOFF_CAP, 0.1 * 2 ** (failures - 1)))
+
+
+def retryable(exc: DockyardError) -> bool:
+    """Whether the same call may succeed later: no answer, or a failure on the server's side."""
+    if isinstance(exc, ApiError):
+        return exc.status >= 500 or exc.status in (408, 429)
+    return isinstance(exc, ServerUnreachable)
 
 
 def warn(message: str) -> None:
@@ -92,23 +126,52 @@ def log_json(row: LogRow, clock: _Clock) -> dict[str, Any]:
     }
 
 
+class _Stream:
+    """One queue the shipper drains: its rows, how they become JSON, and where they go.
+
+    ``held``: a batch the server did not take yet, sent before anything else. ``dropped``:
+    rows the queue let go when full (counted by the tracker as it appends).
+    """
+
+    def __init__(
+        self,
+        what: str,
+        queue: deque[Any],
+        size: int,
+        to_json: Callable[[Any, _Clock], dict[str, Any]],
+        send: Callable[[list[dict[str, Any]]], None],
+    ) -> None:
+        self.what = what
+        self.queue = queue
+        self.size = size
+        self.to_json = to_json
+        self.send = send
+        self.held: list[dict[str, Any]] | None = None
+        self.dropped = 0
+
+    def waiting(self) -> int:
+        return len(self.queue) + len(self.held or ())
+
+
 class Shipper(threading.Thread):
     """The one thread that sends queued task runs and logs, in batches.
 
     It wakes every :data:`SHIP_INTERVAL` seconds, when a queue holds a full batch, or when
-    asked to flush; it then sends everything queued. A batch the server refuses, or cannot
-    take after the client's retries, is dropped with one line on standard error: tracking
-    never fails a flow.
+    asked to flush; it then sends everything queued. While the server does not answer it
+    tries again with backoff, keeping what it could not send (see the module's docstring):
+    tracking never fails a flow, and never forgets a record because of an outage.
     """
 
     def __init__(self, api: ServerApi, task_runs: deque[TaskRunRow], logs: deque[LogRow]) -> None:
         super().__init__(name="dockyard-shipper", daemon=True)
-        self._api = api
-        self._task_runs = task_runs
-        self._logs = logs
+        self.task_runs = _Stream(
+            "task runs", task_runs, TASK_RUN_BATCH, task_run_json, api.create_task_runs
+        )
+        self.logs = _Stream("log lines", logs, LOG_BATCH, log_json, api.create_logs)
         self._wake = threading.Event()
         self._waiters: deque[threading.Event] = deque()
-        self._stopping = False
+        self._stop_at: float | None = None
+        self._failures = 0
         self._warned: set[str] = set()
         self._clock = _Clock()
 
@@ -116,60 +179,94 @@ class Shipper(threading.Thread):
         """Ship now rather than at the next interval."""
         self._wake.set()
 
-    def flush(self) -> None:
-        """Return once everything queued before the call is sent (or given up)."""
+    def flush(self, timeout: float = FLUSH_TIMEOUT) -> bool:
+        """Wait until everything queued before the call is sent; False if that took too long."""
         done = threading.Event()
         self._waiters.append(done)
         self._wake.set()
-        deadline = time.monotonic() + FLUSH_TIMEOUT
-        while not done.wait(0.5):
-            if not self.is_alive() or time.monotonic() > deadline:
-                warn("gave up waiting for task runs and logs to reach the server")
-                return
+        deadline = time.monotonic() + timeout
+        while not done.wait(max(0.0, min(0.5, deadline - time.monotonic()))):
+            if not self.is_alive() or time.monotonic() >= deadline:
+                return False
+        return True
 
-    def stop(self) -> None:
-        """Ship everything left, then end the thread."""
-        self._stopping = True
+    def stop(self, timeout: float = FLUSH_TIMEOUT) -> None:
+        """Ship everything left, trying again for up to ``timeout`` seconds, then end."""
+        self._stop_at = time.monotonic() + timeout
         self._wake.set()
-        self.join(FLUSH_TIMEOUT)
+        if self.is_alive():
+            self.join(timeout + JOIN_GRACE)
 
     def run(self) -> None:
         while True:
-            self._wake.wait(SHIP_INTERVAL)
+            self._wake.wait(backoff(self._failures) if self._failures else SHIP_INTERVAL)
             self._wake.clear()
-            stopping = self._stopping
+            stop_at = self._stop_at
+            if stop_at is not None and self._failures and time.monotonic() >= stop_at:
+                break  # out of time, and the server is not answering: no use trying again
             waiters = [self._waiters.popleft() for _ in range(len(self._waiters))]
-            self._ship(self._task_runs, TASK_RUN_BATCH, task_run_json, self._api.create_task_runs)
-            self._ship(self._logs, LOG_BATCH, log_json, self._api.create_logs)
-            for waiter in waiters:
-                waiter.set()
-            if stopping:
-                return
+            if self._ship(self.task_runs) and self._ship(self.logs):
+                self._failures = 0
+                for waiter in waiters:
+                    waiter.set()
+                if stop_at is not None:
+                    break
+            else:
+                self._failures += 1
+                self._waiters.extendleft(reversed(waiters))  # they still wait for these
+        self._farewell()
 
-    def _ship(
-        self,
-        queue: deque[Any],
-        size: int,
-        to_json: Callable[[Any, _Clock], dict[str, Any]],
-        send: Callable[[list[dict[str, Any]]], None],
-    ) -> None:
+    def _ship(self, stream: _Stream) -> bool:
+        """Send ``stream``'s held batch, then its queue; False when the server did not answer."""
+        if stream.held is not None:
+            if not self._send(stream, stream.held):
+                return False
+            stream.held = None
+        queue, size, to_json, clock = stream.queue, stream.size, stream.to_json, self._clock
         while queue:
             batch = []
-            popleft, clock = queue.popleft, self._clock
+            popleft = queue.popleft
             try:
                 for _ in range(size):
                     batch.append(to_json(popleft(), clock))
             except IndexError:
                 pass
-            self._guarded(send, batch)
+            if not self._send(stream, batch):
+                stream.held = batch
+                return False
+        return True
 
-    def _guarded(self, send: Callable[..., None], *args: Any) -> None:
+    def _send(self, stream: _Stream, batch: list[dict[str, Any]]) -> bool:
+        """Send one batch; False when it should be tried again (it was not taken)."""
         try:
-            send(*args)
-        except (ApiError, DockyardError) as exc:
-            self._warn_once(type(exc).__name__, f"could not send run records: {exc}")
+            stream.send(batch)
+        except DockyardError as exc:
+            if retryable(exc):
+                self._warn_once(
+                    "unreachable",
+                    f"could not send run records yet ({exc}); they wait and are sent as "
+                    "soon as the server answers",
+                )
+                return False
+            self._warn_once(type(exc).__name__, f"the server refused {stream.what}: {exc}")
         except Exception:
-            self._warn_once("bug", f"could not send run records:\n{traceback.format_exc()}")
+            self._warn_once("bug", f"could not send {stream.what}:\n{traceback.format_exc()}")
+        return True
+
+    def _farewell(self) -> None:
+        """Say, once, what never reached the server."""
+        lost = [
+            f"{stream.dropped} {stream.what} (the oldest: more than {MAX_QUEUED} were waiting)"
+            for stream in (self.task_runs, self.logs)
+            if stream.dropped
+        ]
+        lost += [
+            f"{stream.waiting()} {stream.what} (the server did not answer in time)"
+            for stream in (self.task_runs, self.logs)
+            if stream.waiting()
+        ]
+        if lost:
+            warn(f"these run records never reached the server: {'; '.join(lost)}")
 
     def _warn_once(self, kind: str, message: str) -> None:
         if kind not in self._warned:

@@ -1,10 +1,11 @@
 """Watching launched runs (their output, their exit) and heartbeats (cancel, loss).
 
 Every :data:`WATCH_INTERVAL` seconds the worker echoes its runs' new output lines and reads
-their exit codes; a run whose infrastructure exited is finished (:mod:`._finish`). On its
-own timer the worker heartbeats; the answer names runs asked to cancel (their
-infrastructure is killed) and runs the worker no longer holds (it stops watching them once
-they outlive a grace period).
+their exit codes; a run whose infrastructure exited is finished (:mod:`._finish`), tried
+again with backoff while the server cannot be reached (its output file is kept until then:
+it may hold the final state its engine handed over). On its own timer the worker
+heartbeats; the answer names runs asked to cancel (their infrastructure is killed) and runs
+the worker no longer holds (it stops watching them once they outlive a grace period).
 """
 
 from __future__ import annotations
@@ -100,7 +101,10 @@ class Watching(Infrastructure[H]):
             log.info("%s", await _finish.finish(self.client, entry, self._infrastructure(entry)))
         except (ServerUnreachable, ApiError) as exc:
             entry.failures += 1
-            entry.retry_at = now + backoff(entry.failures)
+            # After an outage the server gives a lease one more period: a final state the
+            # engine handed over must reach it well within that.
+            delay = min(backoff(entry.failures), self.settings.lease_seconds / 4)
+            entry.retry_at = now + delay
             log.warning("%s ended; could not report it yet: %s", entry.label, exc)
             return
         except Exception:
