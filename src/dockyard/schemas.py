@@ -81,6 +81,9 @@ class Response(BaseModel):
 class ServerVersion(Response):
     server_version: str
     api_version: str
+    # how long a lease lasts after its last renewal on this server (the engine renews and
+    # waits by it, whatever its own machine's settings say)
+    lease_seconds: float | None = None
 
 
 class ErrorBody(Response):

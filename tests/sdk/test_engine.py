@@ -225,3 +225,19 @@ def test_the_engine_sends_the_api_key(server: RunningServer, tmp_path: Path) -> 
     )
     assert process.returncode == 0, process.stderr
     assert run.state == "COMPLETED" and run.result == ["K"]
+
+
+@pytest.mark.parametrize("server", [{"DOCKYARD_LEASE_SECONDS": "2"}], indirect=True)
+def test_the_lease_is_kept_while_the_flow_is_prepared(
+    server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Importing the flow (or its pull steps) may outlast a lease: the run is not reaped.
+    The engine renews by the server's lease length, which its own environment (a
+    container's, say) does not tell: here it says nothing of the 2 s lease."""
+    monkeypatch.delitem(server.env, "DOCKYARD_LEASE_SECONDS")
+    slow = "import time\ntime.sleep(5)\n" + FLOWS
+    run, process = deploy_and_run(
+        server, tmp_path, "flows.py:my_flow", source=slow, parameters={"name": "slow"}
+    )
+    assert process.returncode == 0, process.stderr
+    assert run.state == "COMPLETED", run.state_message

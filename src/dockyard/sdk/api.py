@@ -74,16 +74,18 @@ class ServerApi:
         self.api_url = api_url
         self.transport = _transport(api_url, api_key)
 
-    def check_version(self) -> None:
-        """Refuse a server that speaks another API version.
+    def check_version(self) -> dict[str, Any]:
+        """Refuse a server that speaks another API version; return its answer.
 
         Raises:
             IncompatibleServer: it does; the message says both versions.
             ServerUnreachable: no server answered.
         """
-        problem = version_problem(self.api_url, self.transport.get("/version"))
+        answer: dict[str, Any] = self.transport.get("/version")
+        problem = version_problem(self.api_url, answer)
         if problem is not None:
             raise problem
+        return answer
 
     def create_flow_run(
         self,

@@ -32,11 +32,14 @@ needs is imported: the engine's start sits between a run's trigger and its first
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from dockyard import settings as settings_module
@@ -108,7 +111,7 @@ class Engine:
 
     def _run(self) -> int:
         try:
-            self.api.check_version()
+            self._follow_the_lease(self.api.check_version())
             run = self.api.read_flow_run(self.run_id)
             handle = self.take(run)
         except DockyardError as exc:
@@ -116,7 +119,8 @@ class Engine:
             return EXIT_FAILED
         self.termination.hold(handle)
         try:
-            flow, given = self.prepare(run, handle)
+            with self._leased(handle):
+                flow, given = self.prepare(run, handle)
         except FlowRunTerminated:
             return self.end_before_flow(handle)
         except Exception as exc:
@@ -144,6 +148,33 @@ class Engine:
         asked = time.monotonic()  # the lease runs from the moment the server was asked
         self._transition("RUNNING", token)
         return RunHandle(self.run_id, str(run["name"]), token, renewed_at=asked)
+
+    def _follow_the_lease(self, server: dict[str, Any]) -> None:
+        """Renew and wait by the shorter of the server's lease and this machine's setting:
+        a container does not get the worker's environment, so only the server can say that
+        its leases are shorter than the default."""
+        lease = server.get("lease_seconds")
+        if isinstance(lease, int | float) and lease > 0:
+            shortest = min(float(lease), self.settings.lease_seconds)
+            self.settings = dataclasses.replace(
+                self.settings,
+                lease_seconds=shortest,
+                heartbeat_seconds=min(self.settings.heartbeat_seconds, shortest / 3),
+            )
+
+    @contextlib.contextmanager
+    def _leased(self, handle: RunHandle) -> Iterator[None]:
+        """Keep the run's lease while the flow is prepared: pull steps (a git clone) and
+        importing its code may take longer than a lease (the flow's own keeper starts with
+        the flow)."""
+        from dockyard.sdk.tracking import LeaseRenewer
+
+        renewer = LeaseRenewer(self.api, self.settings.heartbeat_seconds)
+        renewer.start(handle)
+        try:
+            yield
+        finally:
+            renewer.close()
 
     def _transition(
         self, state: str, token: uuid.UUID | None, message: str | None = None

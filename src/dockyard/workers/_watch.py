@@ -150,16 +150,22 @@ class Watching(Infrastructure[H]):
         """Act on a heartbeat's answer: kill the runs asked to cancel, note the lost ones."""
         for run_id in answer.cancel:
             entry = self._running.get(run_id)
-            if entry is not None and not entry.cancelling:
-                entry.cancelling = True
-                log.info("cancelling %s: stopping its %s", entry.label, self.noun)
-                task = asyncio.create_task(self._kill(entry))
-                self._kills.add(task)
-                task.add_done_callback(self._kills.discard)
+            if entry is not None:
+                self._cancel(entry)
         for run_id in answer.lost:
             entry = self._running.get(run_id)
             if entry is not None and entry.lost_since is None:
                 entry.lost_since = time.monotonic()
+
+    def _cancel(self, entry: Launched[H]) -> None:
+        """Stop the infrastructure of a run asked to cancel (once), without waiting for it."""
+        if entry.cancelling:
+            return
+        entry.cancelling = True
+        log.info("cancelling %s: stopping its %s", entry.label, self.noun)
+        task = asyncio.create_task(self._kill(entry))
+        self._kills.add(task)
+        task.add_done_callback(self._kills.discard)
 
     async def _kill(self, entry: Launched[H]) -> None:
         try:

@@ -286,11 +286,7 @@ class BaseWorker(Watching[H]):
                 self.infrastructure_id(handle),
             )
             if run.state == S.CANCELLING:
-                entry.cancelling = True
-                log.info("cancelling %s: stopping its %s", entry.label, self.noun)
-                task = asyncio.create_task(self._kill(entry))
-                self._kills.add(task)
-                task.add_done_callback(self._kills.discard)
+                self._cancel(entry)
 
     def _slot_freed(self) -> None:
         self._slot_event.set()

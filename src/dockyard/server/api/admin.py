@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from dockyard import schemas
 from dockyard._version import __version__
+from dockyard.server.api.deps import Config
 
 router = APIRouter(tags=["admin"])
 
@@ -16,5 +17,9 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/version")
-async def version() -> schemas.ServerVersion:
-    return schemas.ServerVersion(server_version=__version__, api_version=schemas.API_VERSION)
+async def version(settings: Config) -> schemas.ServerVersion:
+    return schemas.ServerVersion(
+        server_version=__version__,
+        api_version=schemas.API_VERSION,
+        lease_seconds=settings.lease_seconds,
+    )
