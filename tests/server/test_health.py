@@ -18,4 +18,8 @@ def test_version(server: RunningServer) -> None:
     with server.http() as http:
         answer = http.get("/version")
     assert answer.status_code == 200
-    assert answer.json() == {"server_version": __version__, "api_version": API_VERSION}
+    assert answer.json() == {
+        "server_version": __version__,
+        "api_version": API_VERSION,
+        "lease_seconds": 30.0,  # the engine renews and waits by the server's lease
+    }
