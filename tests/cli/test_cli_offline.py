@@ -112,6 +112,7 @@ def test_config_refuses_unknown_keys_and_bad_values(cli: Cli, dockyard_home: Pat
     # a value no command could read is refused now, as every command would refuse it (2)
     assert "server_port" in cli("config", "set", "server_port=many", check=2).stderr
     assert "65535" in cli("config", "set", "server_port=70000", check=2).stderr
+    assert "config unset api_key" in cli("config", "set", "api_key=", check=1).stderr
     assert "KEY=VALUE" in cli("config", "set", "api_url", check=1).stderr
     assert "Traceback" not in unknown.stderr
     assert not (dockyard_home / "profile.toml").exists()

@@ -197,6 +197,24 @@ def test_a_pool_in_use_is_not_deleted_and_an_unused_one_cancels_its_waiting_runs
         assert http.delete("/work-pools/pool").status_code == 204
 
 
+def test_a_deployment_moved_to_another_pool_or_queue_takes_its_waiting_runs(server) -> None:
+    with server.http() as http:
+        _pool(http)
+        http.post("/work-pools", json={"name": "other", "type": "process"})
+        http.post("/work-pools/other/queues", json={"name": "fast"})
+        deployment = _deployment(http)
+        (waiting,) = _runs(http, deployment)
+        _deployment(http, work_pool_name="other")
+        moved = http.get(f"/flow-runs/{waiting['id']}").json()
+        assert (moved["work_pool_name"], moved["work_queue_name"]) == ("other", "default")
+        assert _claim(http) == []  # the old pool's workers no longer see it
+        http.patch(f"/deployments/{deployment}", json={"work_queue_name": "fast"})
+        again = http.get(f"/flow-runs/{waiting['id']}").json()
+        assert again["work_queue_name"] == "fast"
+        claimed = _claim(http, work_pool_name="other", work_queue_names=["fast"])
+        assert [c["flow_run"]["id"] for c in claimed] == [waiting["id"]]
+
+
 # ---------------------------------------------------------------- idempotency
 
 

@@ -99,3 +99,39 @@ def test_the_cli_shows_no_secret(server) -> None:
         shown = server.cli(*args)
         assert shown.returncode == 0, (args, shown.stderr)
         _hidden(shown.stdout + shown.stderr)
+
+
+def test_a_masked_answer_sent_back_keeps_its_secrets(server) -> None:
+    """Read, edit, save: the mask is never stored in place of the secret it hides."""
+    with server.http() as http:
+        deployment_id, _ = _setup(http)
+        shown = http.get(f"/deployments/{deployment_id}").json()
+        body = {
+            key: shown[key]
+            for key in ("flow_name", "name", "work_pool_name", "job_variables", "pull_steps")
+        }
+        body["description"] = "edited"
+        assert http.post("/deployments", json=body).status_code == 200
+        pool = http.get("/work-pools/pool").json()
+        template = pool["base_job_template"]
+        assert (
+            http.patch("/work-pools/pool", json={"base_job_template": template}).status_code == 200
+        )
+
+        fresh = http.post(f"/deployments/{deployment_id}/runs", json={}).json()
+        claim = {"worker_name": "w", "work_pool_name": "pool", "limit": 5}
+        claimed = {c["flow_run"]["id"]: c for c in http.post("/workers/claim", json=claim).json()}
+        config = claimed[fresh["id"]]["job_variables"]
+        assert config["registry_credentials"]["password"] == SECRET
+        stored = http.post(
+            f"/flow-runs/{fresh['id']}/deployment",
+            json={"lease_token": claimed[fresh["id"]]["lease_token"]},
+        ).json()
+        assert stored["pull_steps"][0]["git_clone"]["repository"] == REPOSITORY
+        defaults = claimed[fresh["id"]]["base_job_template"]["variables"]["properties"]
+        assert defaults["registry_credentials"]["default"]["password"] == SECRET + "-default"
+
+        masked = {"registry_credentials": {"username": "bot", "password": "••••••"}}
+        refused = http.post(f"/deployments/{deployment_id}/runs", json={"job_variables": masked})
+        assert refused.status_code == 422
+        assert refused.json()["field"] == "job_variables.registry_credentials.password"

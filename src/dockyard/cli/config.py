@@ -59,6 +59,10 @@ def _value(key: str, raw: str) -> Any:
     from dockyard import settings
 
     value = settings.parse(key, raw)
+    if value is None or value == "":
+        raise DockyardError(
+            f"no value given for {key}; remove it with `dockyard config unset {key}`"
+        )
     return value if isinstance(value, int | float | bool) else raw
 
 

@@ -12,7 +12,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from dockyard._redact import redact_urls
+from dockyard._redact import redact_url, redact_urls
+from dockyard.server.errors import Invalid
 
 MASK = "••••••"
 
@@ -89,3 +90,33 @@ def mask_pull_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Pull steps with the credentials of their URLs hidden (``git_clone``'s repository)."""
     shown: list[dict[str, Any]] = redact_urls(steps)
     return shown
+
+
+def restore(new: Any, old: Any, field: str) -> Any:
+    """``new`` with what this module hid put back from ``old`` (the value stored now).
+
+    An answer read, edited and sent back (a pool's template, a deployment's job variables
+    or pull steps) carries the mask where a secret was: the secret is kept, not replaced by
+    the mask. A mask with no stored value behind it is refused (``Invalid``, naming where).
+    """
+    if isinstance(new, str):
+        if new == MASK:
+            if old is None or old == MASK:
+                raise Invalid(
+                    f"{field} holds the mask of a secret value ('{MASK}'); give the value itself",
+                    field=field,
+                )
+            return old
+        if "://***@" in new and isinstance(old, str) and redact_url(old) == new:
+            return old
+        return new
+    if isinstance(new, dict):
+        before = old if isinstance(old, dict) else {}
+        return {key: restore(item, before.get(key), f"{field}.{key}") for key, item in new.items()}
+    if isinstance(new, list):
+        items = old if isinstance(old, list) else []
+        return [
+            restore(item, items[i] if i < len(items) else None, f"{field}.{i}")
+            for i, item in enumerate(new)
+        ]
+    return new

@@ -6,7 +6,7 @@ import functools
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
@@ -156,24 +156,25 @@ async def upsert_deployment(session: AsyncSession, body: schemas.DeploymentCreat
     from dockyard.server import jobs
 
     pool, queue = await _pool_and_queue(session, body.work_pool_name, body.work_queue_name)
-    if pool is not None:
-        jobs.validate_variables(pool.base_job_template, body.job_variables)
     flow = await ensure_flow(session, body.flow_name)
     deployment = await session.scalar(
         select(DeploymentRow).where(
             DeploymentRow.flow_id == flow.id, DeploymentRow.name == body.name
         )
     )
-    if deployment is None:
-        deployment = DeploymentRow(flow_id=flow.id, name=body.name)
-        session.add(deployment)
     values = body.model_dump(
         exclude={"flow_name", "name", "work_pool_name", "work_queue_name", "schedules"}
     )
+    for key in ("job_variables", "pull_steps"):  # a deployment read, then sent back
+        values[key] = masking.restore(values[key], getattr(deployment, key, None), key)
+    if pool is not None:
+        jobs.validate_variables(pool.base_job_template, values["job_variables"])
+    if deployment is None:
+        deployment = DeploymentRow(flow_id=flow.id, name=body.name)
+        session.add(deployment)
     for key, value in values.items():
         setattr(deployment, key, value)
-    deployment.work_pool_id = pool.id if pool else None
-    deployment.work_queue_id = queue.id if queue else None
+    await _place(session, deployment, pool, queue)
     deployment.updated = utcnow()
     await session.flush()
     if body.schedules is not None:
@@ -181,6 +182,28 @@ async def upsert_deployment(session: AsyncSession, body: schemas.DeploymentCreat
 
         await schedules.replace(session, deployment, body.schedules)
     return deployment
+
+
+async def _place(
+    session: AsyncSession,
+    deployment: DeploymentRow,
+    pool: WorkPoolRow | None,
+    queue: WorkQueueRow | None,
+) -> None:
+    """Put the deployment in ``pool`` and ``queue``; its runs that wait go with it (left
+    behind, the old pool's workers would take them)."""
+    where = (pool.id if pool else None, queue.id if queue else None)
+    if (deployment.work_pool_id, deployment.work_queue_id) == where:
+        return
+    deployment.work_pool_id, deployment.work_queue_id = where
+    if deployment.id is not None:
+        await session.execute(
+            update(FlowRunRow)
+            .where(FlowRunRow.deployment_id == deployment.id, FlowRunRow.state == S.SCHEDULED)
+            .values(work_pool_id=where[0], work_queue_id=where[1], version=FlowRunRow.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        session.info["wake"] = True
 
 
 async def delete_deployment(session: AsyncSession, deployment: DeploymentRow) -> None:
@@ -213,11 +236,15 @@ async def update_deployment(
         _, queue = await _pool_and_queue(
             session, pool.name if pool else None, values.pop("work_queue_name")
         )
-        deployment.work_queue_id = queue.id if queue else None
-    if values.get("job_variables") is not None and deployment.work_pool_id:
-        pool = await session.get(WorkPoolRow, deployment.work_pool_id)
-        assert pool is not None
-        jobs.validate_variables(pool.base_job_template, values["job_variables"])
+        await _place(session, deployment, pool, queue)
+    if values.get("job_variables") is not None:
+        values["job_variables"] = masking.restore(
+            values["job_variables"], deployment.job_variables, "job_variables"
+        )
+        if deployment.work_pool_id:
+            pool = await session.get(WorkPoolRow, deployment.work_pool_id)
+            assert pool is not None
+            jobs.validate_variables(pool.base_job_template, values["job_variables"])
     for key, value in values.items():
         if value is not None or key in ("concurrency_limit", "max_lateness_seconds"):
             setattr(deployment, key, value)

@@ -75,10 +75,11 @@ async def create_pool(session: AsyncSession, body: schemas.WorkPoolCreate) -> Wo
     if default is None:
         known = ", ".join(worker_types.known()) or "none installed"
         raise Invalid(f"unknown worker type '{body.type}'; known types: {known}", field="type")
+    given = body.base_job_template
+    if given is not None:
+        given = masking.restore(given, None, "base_job_template")
     template = templates.validate_template(
-        body.base_job_template
-        if body.base_job_template is not None
-        else default["base_job_template"]
+        given if given is not None else default["base_job_template"]
     )
     if await session.scalar(select(WorkPoolRow.id).where(WorkPoolRow.name == body.name)):
         raise Conflict(f"a work pool named '{body.name}' already exists", field="name")
@@ -103,7 +104,11 @@ async def update_pool(
     session.info["wake"] = True  # a resumed pool or a raised limit may free runs to claim
     values = body.model_dump(exclude_unset=True)
     if "base_job_template" in values and values["base_job_template"] is not None:
-        pool.base_job_template = templates.validate_template(values["base_job_template"])
+        # a template read (its secret defaults masked), edited and sent back keeps them
+        given = masking.restore(
+            values["base_job_template"], pool.base_job_template, "base_job_template"
+        )
+        pool.base_job_template = templates.validate_template(given)
     for key in ("description", "paused"):
         if key in values and values[key] is not None:
             setattr(pool, key, values[key])

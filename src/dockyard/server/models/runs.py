@@ -102,10 +102,11 @@ async def create_deployment_run(
     existing = await _existing(session, deployment.id, body.idempotency_key)
     if existing is not None:
         return existing
-    if body.job_variables and deployment.work_pool_id:
+    job_variables = masking.restore(body.job_variables, None, "job_variables")
+    if job_variables and deployment.work_pool_id:
         pool = await session.get(WorkPoolRow, deployment.work_pool_id)
         assert pool is not None
-        jobs.validate_variables(pool.base_job_template, body.job_variables)
+        jobs.validate_variables(pool.base_job_template, job_variables)
     run = FlowRunRow(
         id=uuid.uuid4(),
         name=body.name or run_name(),
@@ -114,7 +115,7 @@ async def create_deployment_run(
         work_pool_id=deployment.work_pool_id,
         work_queue_id=deployment.work_queue_id,
         parameters={**deployment.parameters, **body.parameters},
-        job_variables=body.job_variables,
+        job_variables=job_variables,
         tags=[*deployment.tags, *body.tags],
         idempotency_key=body.idempotency_key,
         idempotency_scope=deployment.id if body.idempotency_key else None,
