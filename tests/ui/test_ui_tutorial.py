@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 from ui_support import running_worker, write_flows
 
 from _support import RunningServer
@@ -124,3 +124,32 @@ def run_from_list(page: Page, base: str, deployment_id: object) -> None:
     expect(page).to_have_url(re.compile(r"/runs/[0-9a-f-]{36}$"))
     deployment_link = page.locator("#run-summary .meta-line a").first
     expect(deployment_link).to_have_attribute("href", f"/deployments/{deployment_id}")
+
+
+def test_changing_the_type_keeps_what_was_typed(server: RunningServer, page: Page) -> None:
+    """The type's fields arrive after the person has typed on: the answer must not erase it."""
+    base = server.url
+    page.goto(f"{base}/work-pools/new")
+    held: list[Route] = []
+    fields_of_type = re.compile(r".*/work-pools/new\?type=.*")
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route(fields_of_type, hold)
+    page.locator("#f-type").select_option("docker")
+    for _ in range(100):  # the request is held by the route until the name is typed
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "changing the type asks the server for the type's fields"
+    page.locator("#f-name").fill("typed-while-loading")
+    page.locator("#f-description").fill("kept")
+    held[0].continue_()
+    expect(page.locator("#type-parts")).to_contain_text("image")
+    expect(page.locator("#type-hint")).not_to_be_empty()
+    expect(page.locator("#f-name")).to_have_value("typed-while-loading")
+    expect(page.locator("#f-description")).to_have_value("kept")
+    page.get_by_role("button", name="Create work pool").click()
+    expect(page).to_have_url(f"{base}/work-pools/typed-while-loading")
+    expect(page.locator("#pool-header")).to_contain_text("docker")
