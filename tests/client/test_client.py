@@ -129,11 +129,13 @@ def test_task_runs(server: RunningServer) -> None:
         assert [t.id for t in client.list_task_runs(flow_run_id=run.id)] == [record.id]
 
 
-@pytest.mark.parametrize("server", [{"DOCKYARD_SERVER_API_KEY": "s3cret"}], indirect=True)
+@pytest.mark.parametrize(
+    "server", [{"DOCKYARD_SERVER_API_KEY": "s3cret-key-of-the-client-tests"}], indirect=True
+)
 def test_api_key(server: RunningServer) -> None:
     with connect(server, api_key="wrong") as client, pytest.raises(Unauthorized):
         client.list_work_pools()
-    with connect(server, api_key="s3cret") as client:
+    with connect(server, api_key="s3cret-key-of-the-client-tests") as client:
         assert client.list_work_pools() == []
 
 

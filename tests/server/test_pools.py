@@ -208,3 +208,14 @@ def test_a_local_ref_checks_a_deployments_job_variables(server) -> None:
         assert small.status_code == 422, small.text
         assert small.json()["field"] == "job_variables.size"
         assert deploy("big").status_code == 422
+
+
+def test_not_found_gives_no_advice_to_create_a_name_that_cannot_exist(server) -> None:
+    with server.http() as http:
+        assert http.post("/work-pools", json={"name": "pool", "type": "process"}).status_code == 201
+        plain = http.get("/work-pools/missing").json()
+        assert "dockyard work-pool create missing" in plain["hint"]
+        odd = http.get("/work-pools/two words").json()
+        assert "create" not in odd["hint"] and "must not contain ' '" in odd["hint"]
+        queue = http.get("/work-pools/pool/queues/%20edge").json()
+        assert "create" not in queue["hint"] and "whitespace" in queue["hint"]

@@ -167,8 +167,9 @@ def set_concurrency_limit(
     """Limit how many runs of a work pool may run at once."""
     from dockyard import schemas
 
+    request = build(schemas.WorkPoolUpdate, concurrency_limit=limit)
     with open_client() as client:
-        pool = client.update_work_pool(name, schemas.WorkPoolUpdate(concurrency_limit=limit))
+        pool = client.update_work_pool(name, request)
     _show(pool, f"Set the concurrency limit to {limit} on")
 
 

@@ -32,6 +32,7 @@ USER_AGENT = f"dockyard-client/{__version__}"
 _BEFORE_SENDING = (httpx.ConnectError, httpx.ConnectTimeout)
 # Errors after which the server may or may not have acted on the request.
 _MAYBE_SENT = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,9 @@ def request_kwargs(call: Call[Any]) -> dict[str, Any]:
         kwargs["params"] = {k: v for k, v in call.params.items() if v is not None}
     if call.body is not None:
         kwargs["json"] = call.body
+    elif call.method in _WRITES:
+        # the API takes writes as JSON: say so even without a body (``/pause``)
+        kwargs["headers"] = {"Content-Type": "application/json"}
     if call.timeout is not None:
         kwargs["timeout"] = call.timeout
     return kwargs

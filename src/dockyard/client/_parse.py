@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from dockyard import schemas
+from dockyard._names import path_segment
+from dockyard.exceptions import DockyardError
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -32,8 +33,18 @@ WORKERS = TypeAdapter(list[schemas.Worker])
 
 
 def seg(value: Id) -> str:
-    """Return ``value`` quoted as one path segment (a name may hold spaces or '?')."""
-    return quote(str(value), safe="")
+    """Return ``value`` (a name or an id) encoded as exactly one path segment.
+
+    Raises:
+        DockyardError: ``value`` is empty, or holds a '/': no object has such a name or id
+            (and the server would read an encoded '/' as a separator).
+    """
+    text = str(value)
+    if not text:
+        raise DockyardError("a name or id is empty; pass the name or id of the object to use")
+    if "/" in text:
+        raise DockyardError(f"nothing is named {text!r}: names and ids never contain '/'")
+    return path_segment(text)
 
 
 def body(model: BaseModel) -> Any:

@@ -10,6 +10,8 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from dockyard._names import NAME_RULE, name_problem
+
 if TYPE_CHECKING:
     from dockyard.sdk.parameters import Signature
 
@@ -27,7 +29,6 @@ __all__ = [
 
 _CO_COROUTINE = 0x80
 _CO_ASYNC_GENERATOR = 0x200
-MAX_NAME = 200
 
 RetryDelays = float | tuple[float, ...]
 
@@ -61,10 +62,11 @@ def default_name(fn: Callable[..., Any]) -> str:
 
 def check_name(name: str, kind: str) -> str:
     """Return ``name`` if it can name a ``kind`` ("flow" or "task"), else raise ValueError."""
-    if not isinstance(name, str) or not name.strip() or "/" in name or len(name) > MAX_NAME:
-        raise ValueError(
-            f"{kind} name {name!r} is not valid: use 1 to {MAX_NAME} characters without '/'"
-        )
+    if not isinstance(name, str):
+        raise ValueError(f"{kind} name {name!r} is not valid: a name is text ({NAME_RULE})")
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValueError(f"{kind} name {name!r} {problem}")
     return name
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
+from dockyard._names import path_segment
 from dockyard.server import masking
 from dockyard.server.models import flows, pools
 from dockyard.server.tables import WorkPoolRow, WorkQueueRow
@@ -159,4 +160,4 @@ async def pause_or_resume(name: str, action: str, ui: UI, form: Posted) -> Respo
         with found():
             await pools.update_pool(session, name, schemas.WorkPoolUpdate(paused=action == "pause"))
         session.info["wake"] = True  # a resumed pool's runs may be claimed at once
-    return redirect(f"/work-pools/{name}")
+    return redirect(f"/work-pools/{path_segment(name)}")
