@@ -11,37 +11,134 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
+
+from dockyard import _names
 
 # re-exported: the state sets are defined once, in a module the CLI reads without pydantic
 from dockyard._states import ACTIVE_STATES as ACTIVE_STATES
 from dockyard._states import FINAL_STATES as FINAL_STATES
 
+# re-exported: the value rules live where clients read them without pydantic
+from dockyard._values import INT32_MAX as INT32_MAX
+from dockyard._values import INT64_MAX as INT64_MAX
+from dockyard._values import JSON_MAX_DEPTH as JSON_MAX_DEPTH
+from dockyard._values import TAG_MAX_LENGTH as TAG_MAX_LENGTH
+from dockyard._values import TEXT_MAX_LENGTH as TEXT_MAX_LENGTH
+from dockyard._values import json_problem as json_problem
+from dockyard._values import text_problem as text_problem
+
 API_VERSION = "1"
 
-_POOL_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
-
-def _no_slash(value: str) -> str:
-    if "/" in value:
-        raise ValueError("must not contain '/'")
-    if not value.strip():
-        raise ValueError("must not be empty")
+def _name(value: Any) -> Any:
+    problem = _names.name_problem(value) if isinstance(value, str) else None
+    if problem:
+        raise ValueError(problem)
     return value
 
 
-def _pool_name(value: str) -> str:
-    if not _POOL_NAME.match(value):
-        raise ValueError("may contain only letters, digits, '-', '_' and '.'")
+def _pool_name(value: Any) -> Any:
+    problem = _names.pool_name_problem(value) if isinstance(value, str) else None
+    if problem:
+        raise ValueError(problem)
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_slash)]
-PoolName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_pool_name)]
+# Every name in a request is one of these two. The rule lives in dockyard._names, where code
+# that must not load pydantic reads it too; the pattern shows OpenAPI readers the same rule.
+# The check is a BeforeValidator after the Field, so it runs first: its message says what a
+# name is, where pydantic would only call a lone surrogate "unparsable raw data".
+Name = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=_names.MAX_NAME,
+        json_schema_extra={"pattern": _names.NAME_PATTERN},
+    ),
+    BeforeValidator(_name),
+]
+PoolName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=_names.MAX_POOL_NAME,
+        json_schema_extra={"pattern": _names.POOL_NAME_PATTERN},
+    ),
+    BeforeValidator(_pool_name),
+]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- values
+#
+# What the server stores is what both databases hold: a request beyond it is refused with 422
+# naming the field, never stored on one database and a 500 on the other.
+
+# A request's integers, numbers and flags are of the JSON type the schema says, strictly:
+# pydantic would also take ``true`` for 1, ``"1"`` for true and ``"2.5"`` for 2.5, which the
+# OpenAPI schema does not allow. (A query parameter, which is text, opts out with
+# ``Query(strict=False)``.)
+Int32 = Annotated[int, Field(strict=True, ge=-INT32_MAX - 1, le=INT32_MAX)]
+NonNegativeInt32 = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX)]
+PositiveInt32 = Annotated[int, Field(strict=True, ge=1, le=INT32_MAX)]
+NonNegativeInt64 = Annotated[int, Field(strict=True, ge=0, le=INT64_MAX)]
+Flag = Annotated[bool, Field(strict=True)]
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, str) and (problem := text_problem(value)):
+        raise ValueError(problem)
+    return value
+
+
+def _json(value: Any) -> Any:
+    problem = json_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+
+def _time(value: Any) -> Any:
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_TIME.match(value)):
+        return value
+    raise ValueError("must be a time as ISO 8601 text, e.g. 2030-01-31T09:00:00Z")
+
+
+# Every string a request stores follows TEXT and has the max_length of its column (a Text
+# column's: TEXT_MAX_LENGTH), as ``Annotated[str, Field(max_length=...), TEXT]``; every
+# free-form JSON value is Json. TEXT comes after the Field so that it runs first: pydantic
+# would call a lone surrogate "unparsable raw data", and count the length before the rule.
+TEXT = BeforeValidator(_text)
+LongText = Annotated[str, Field(max_length=TEXT_MAX_LENGTH), TEXT]
+Tag = Annotated[str, Field(max_length=TAG_MAX_LENGTH), TEXT]
+Json = Annotated[Any, AfterValidator(_json)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json)]
+# A time in a request is ISO 8601 text (``date-time`` in the schema): pydantic would read a
+# number, or text of digits, as seconds since 1970.
+TIME = BeforeValidator(_time)
+# a time with its offset (no guess at what a time without one meant), that is a time of
+# years 1 to 9999 once moved to UTC, as the server stores it
+Timestamp = Annotated[
+    AwareDatetime,
+    Field(ge=datetime.min.replace(tzinfo=UTC), le=datetime.max.replace(tzinfo=UTC)),
+    TIME,
+]
+# a duration in seconds
+Seconds = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
 
 
 class StateType(enum.StrEnum):
@@ -87,6 +184,8 @@ class ServerVersion(Response):
 
 
 class ErrorBody(Response):
+    """The body of every error answer (4xx): ``detail`` says what was wrong and what to do."""
+
     detail: str
     field: str | None = None
     hint: str | None = None
@@ -94,13 +193,25 @@ class ErrorBody(Response):
     suggestions: list[str] | None = None
 
 
+class FieldError(Response):
+    field: str
+    message: str
+
+
+class ValidationErrorBody(ErrorBody):
+    """The body of a 422: ``field`` names the (first) value refused, ``errors`` every one."""
+
+    field: str
+    errors: list[FieldError]
+
+
 # ---------------------------------------------------------------- flows
 
 
 class FlowCreate(Model):
     name: Name
-    description: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    description: LongText | None = None
+    tags: list[Tag] = Field(default_factory=list)
 
 
 class Flow(Response):
@@ -131,16 +242,16 @@ class ScheduleCreate(Model):
     COUNT. An ``anchor_date`` without a zone is read in ``timezone``.
     """
 
-    cron: str | None = Field(default=None, max_length=200)
-    interval: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    anchor_date: datetime | None = None
-    rrule: str | None = Field(default=None, max_length=2000)
-    timezone: str = Field(default="UTC", max_length=100)
-    active: bool = True
+    cron: Annotated[str, Field(max_length=200), TEXT] | None = None
+    interval: Seconds | None = None
+    anchor_date: Annotated[datetime, TIME] | None = None
+    rrule: Annotated[str, Field(max_length=2000), TEXT] | None = None
+    timezone: Annotated[str, Field(max_length=100), TEXT] = "UTC"
+    active: Flag = True
 
 
 class ScheduleUpdate(Model):
-    active: bool | None = None
+    active: Flag | None = None
 
 
 class Schedule(Response):
@@ -166,39 +277,39 @@ class DeploymentCreate(Model):
 
     flow_name: Name
     name: Name
-    entrypoint: str | None = None
-    path: str | None = None
-    description: str | None = None
-    version: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    parameter_schema: dict[str, Any] = Field(default_factory=dict)
+    entrypoint: LongText | None = None
+    path: LongText | None = None
+    description: LongText | None = None
+    version: Annotated[str, Field(max_length=200), TEXT] | None = None
+    tags: list[Tag] = Field(default_factory=list)
+    parameters: JsonObject = Field(default_factory=dict)
+    parameter_schema: JsonObject = Field(default_factory=dict)
     work_pool_name: PoolName | None = None
     work_queue_name: Name | None = None
-    job_variables: dict[str, Any] = Field(default_factory=dict)
-    image: str | None = None
-    pull_steps: list[dict[str, Any]] = Field(default_factory=list)
-    paused: bool = False
-    concurrency_limit: int | None = Field(default=None, ge=1)
-    crash_retries: int = Field(default=0, ge=0)
+    job_variables: JsonObject = Field(default_factory=dict)
+    image: LongText | None = None
+    pull_steps: list[JsonObject] = Field(default_factory=list)
+    paused: Flag = False
+    concurrency_limit: PositiveInt32 | None = None
+    crash_retries: NonNegativeInt32 = 0
     # None leaves a deployment's schedules as they are; a list replaces them
     schedules: list[ScheduleCreate] | None = None
     catchup: CatchUp = CatchUp.LATEST
-    max_lateness_seconds: float | None = Field(default=None, gt=0)
+    max_lateness_seconds: Seconds | None = None
 
 
 class DeploymentUpdate(Model):
-    description: str | None = None
-    version: str | None = None
-    tags: list[str] | None = None
-    parameters: dict[str, Any] | None = None
+    description: LongText | None = None
+    version: Annotated[str, Field(max_length=200), TEXT] | None = None
+    tags: list[Tag] | None = None
+    parameters: JsonObject | None = None
     work_queue_name: Name | None = None
-    job_variables: dict[str, Any] | None = None
-    paused: bool | None = None
-    concurrency_limit: int | None = Field(default=None, ge=1)
-    crash_retries: int | None = Field(default=None, ge=0)
+    job_variables: JsonObject | None = None
+    paused: Flag | None = None
+    concurrency_limit: PositiveInt32 | None = None
+    crash_retries: NonNegativeInt32 | None = None
     catchup: CatchUp | None = None
-    max_lateness_seconds: float | None = Field(default=None, gt=0)
+    max_lateness_seconds: Seconds | None = None
 
 
 class Deployment(Response):
@@ -243,20 +354,20 @@ class FlowRunCreate(Model):
 
     flow_name: Name
     name: Name | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: JsonObject = Field(default_factory=dict)
     state: StateType = StateType.RUNNING
-    tags: list[str] = Field(default_factory=list)
+    tags: list[Tag] = Field(default_factory=list)
     parent_flow_run_id: uuid.UUID | None = None
-    idempotency_key: str | None = Field(default=None, max_length=200)
+    idempotency_key: Annotated[str, Field(max_length=200), TEXT] | None = None
 
 
 class DeploymentRunCreate(Model):
     name: Name | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    job_variables: dict[str, Any] = Field(default_factory=dict)
-    scheduled_start: datetime | None = None
-    tags: list[str] = Field(default_factory=list)
-    idempotency_key: str | None = Field(default=None, max_length=200)
+    parameters: JsonObject = Field(default_factory=dict)
+    job_variables: JsonObject = Field(default_factory=dict)
+    scheduled_start: Timestamp | None = None
+    tags: list[Tag] = Field(default_factory=list)
+    idempotency_key: Annotated[str, Field(max_length=200), TEXT] | None = None
 
 
 class StateTransition(Model):
@@ -272,12 +383,12 @@ class StateTransition(Model):
     """
 
     state: StateType
-    message: str | None = None
-    idempotency_key: str | None = Field(default=None, max_length=200)
+    message: LongText | None = None
+    idempotency_key: Annotated[str, Field(max_length=200), TEXT] | None = None
     lease_token: uuid.UUID | None = None
     expected_state: StateType | None = None
-    crash_retry: bool = True
-    result: Any = None
+    crash_retry: Flag = True
+    result: Json = None
 
 
 class FlowRun(Response):
@@ -318,7 +429,7 @@ class FlowRunStarted(FlowRun):
 class FlowRunUpdate(Model):
     """What the process holding a run records about it; ``lease_token`` is its lease."""
 
-    infrastructure_id: str | None = None
+    infrastructure_id: LongText | None = None
     lease_token: uuid.UUID | None = None
 
 
@@ -330,16 +441,16 @@ class TaskRunRecord(Model):
 
     id: uuid.UUID
     flow_run_id: uuid.UUID
-    name: str = Field(min_length=1, max_length=200)
-    task_key: str = Field(default="", max_length=500)
+    name: Annotated[str, Field(min_length=1, max_length=200), TEXT]
+    task_key: Annotated[str, Field(max_length=500), TEXT] = ""
     state: StateType
-    start_time: datetime | None = None
-    end_time: datetime | None = None
-    cache_key: str | None = None
-    cached: bool = False
-    attempts: int = 1
-    error: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    start_time: Timestamp | None = None
+    end_time: Timestamp | None = None
+    cache_key: LongText | None = None
+    cached: Flag = False
+    attempts: NonNegativeInt32 = 1
+    error: LongText | None = None
+    tags: list[Tag] = Field(default_factory=list)
 
 
 class TaskRun(Response):
@@ -360,10 +471,10 @@ class TaskRun(Response):
 class LogCreate(Model):
     flow_run_id: uuid.UUID
     task_run_id: uuid.UUID | None = None
-    level: int = 20
-    name: str = ""
-    message: str
-    timestamp: datetime = Field(default_factory=utcnow)
+    level: Int32 = 20
+    name: Annotated[str, Field(max_length=200), TEXT] = ""
+    message: LongText
+    timestamp: Timestamp = Field(default_factory=utcnow)
 
 
 class Log(Response):
@@ -381,19 +492,19 @@ class Log(Response):
 
 class WorkPoolCreate(Model):
     name: PoolName
-    type: str = Field(min_length=1)
-    description: str | None = None
-    base_job_template: dict[str, Any] | None = None
-    concurrency_limit: int | None = Field(default=None, ge=0)
-    paused: bool = False
+    type: Annotated[str, Field(min_length=1, max_length=100), TEXT]
+    description: LongText | None = None
+    base_job_template: JsonObject | None = None
+    concurrency_limit: NonNegativeInt32 | None = None
+    paused: Flag = False
 
 
 class WorkPoolUpdate(Model):
-    description: str | None = None
-    base_job_template: dict[str, Any] | None = None
-    concurrency_limit: int | None = Field(default=None, ge=0)
-    clear_concurrency_limit: bool = False
-    paused: bool | None = None
+    description: LongText | None = None
+    base_job_template: JsonObject | None = None
+    concurrency_limit: NonNegativeInt32 | None = None
+    clear_concurrency_limit: Flag = False
+    paused: Flag | None = None
 
 
 class WorkPool(Response):
@@ -411,18 +522,18 @@ class WorkPool(Response):
 
 class WorkQueueCreate(Model):
     name: Name
-    description: str | None = None
-    priority: int | None = Field(default=None, ge=1)
-    concurrency_limit: int | None = Field(default=None, ge=0)
-    paused: bool = False
+    description: LongText | None = None
+    priority: PositiveInt32 | None = None
+    concurrency_limit: NonNegativeInt32 | None = None
+    paused: Flag = False
 
 
 class WorkQueueUpdate(Model):
-    description: str | None = None
-    priority: int | None = Field(default=None, ge=1)
-    concurrency_limit: int | None = Field(default=None, ge=0)
-    clear_concurrency_limit: bool = False
-    paused: bool | None = None
+    description: LongText | None = None
+    priority: PositiveInt32 | None = None
+    concurrency_limit: NonNegativeInt32 | None = None
+    clear_concurrency_limit: Flag = False
+    paused: Flag | None = None
 
 
 class WorkQueue(Response):
@@ -465,8 +576,8 @@ class WorkerHeartbeat(Model):
     name: Name
     work_pool_name: PoolName | None = None
     deployment_ids: list[uuid.UUID] = Field(default_factory=list)
-    type: str = Field(default="process", min_length=1)
-    version: str | None = None
+    type: Annotated[str, Field(min_length=1, max_length=100), TEXT] = "process"
+    version: Annotated[str, Field(max_length=50), TEXT] | None = None
     run_ids: list[uuid.UUID] = Field(default_factory=list)
 
 
@@ -483,10 +594,10 @@ class ClaimRequest(Model):
 
     worker_name: Name
     work_pool_name: PoolName | None = None
-    work_queue_names: list[str] = Field(default_factory=list)
+    work_queue_names: list[Name] = Field(default_factory=list)
     deployment_ids: list[uuid.UUID] = Field(default_factory=list)
-    limit: int = Field(default=1, ge=1, le=50)
-    wait: float = Field(default=0.0, ge=0.0, le=300.0)
+    limit: int = Field(default=1, strict=True, ge=1, le=50)
+    wait: float = Field(default=0.0, strict=True, ge=0.0, le=300.0, allow_inf_nan=False)
 
 
 class ClaimedRun(Response):

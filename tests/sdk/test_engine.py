@@ -218,7 +218,9 @@ def test_the_engine_explains_bad_arguments_and_an_unknown_run(
     assert "cannot start flow run" in unknown.stderr and "not found" in unknown.stderr
 
 
-@pytest.mark.parametrize("server", [{"DOCKYARD_SERVER_API_KEY": "k3y"}], indirect=True)
+@pytest.mark.parametrize(
+    "server", [{"DOCKYARD_SERVER_API_KEY": "k3y-of-the-engine-tests"}], indirect=True
+)
 def test_the_engine_sends_the_api_key(server: RunningServer, tmp_path: Path) -> None:
     run, process = deploy_and_run(
         server, tmp_path, "flows.py:my_flow", run_parameters={"name": "k"}

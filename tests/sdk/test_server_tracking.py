@@ -136,7 +136,28 @@ def test_nothing_is_lost_when_a_flow_prints_ten_thousand_lines(tracked: RunningS
     assert lines == [f"line {i}" for i in range(10_000)]
 
 
-@pytest.mark.parametrize("server", [{"DOCKYARD_SERVER_API_KEY": "s3cret"}], indirect=True)
+@pytest.mark.parametrize("server", [{"DOCKYARD_SERVER_MAX_BODY_BYTES": "1048576"}], indirect=True)
+def test_long_lines_are_sent_in_batches_the_server_takes(tracked: RunningServer) -> None:
+    """Batches are cut by size as well as by count: a thousand long lines outside ASCII (6
+    JSON bytes a character) would be tens of MB in one request, far over the server's
+    smallest body limit, and refused."""
+    line = "é" * 9_000
+
+    @flow
+    def wordy() -> str:
+        logger = get_logger()
+        for i in range(300):
+            logger.info("%d %s", i, line)
+        return str(_run_id())
+
+    run_id = wordy()
+    stored = [log.message for log in _logs(tracked, uuid.UUID(run_id))]
+    assert [m for m in stored if m.endswith(line)] == [f"{i} {line}" for i in range(300)]
+
+
+@pytest.mark.parametrize(
+    "server", [{"DOCKYARD_SERVER_API_KEY": "s3cret-key-of-the-tracking-tests"}], indirect=True
+)
 def test_a_server_that_wants_a_key_refuses_a_flow_without_one(
     tracked: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -146,7 +167,7 @@ def test_a_server_that_wants_a_key_refuses_a_flow_without_one(
 
     with pytest.raises(Unauthorized):
         guarded()
-    monkeypatch.setenv("DOCKYARD_API_KEY", "s3cret")
+    monkeypatch.setenv("DOCKYARD_API_KEY", "s3cret-key-of-the-tracking-tests")
     run_id = guarded()
     with tracked.client() as client:
         assert client.read_flow_run(run_id).state == "COMPLETED"

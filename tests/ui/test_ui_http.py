@@ -69,7 +69,16 @@ def test_pool_form_errors_are_shown_beside_their_fields(
 ) -> None:
     bad_name = post(browser, "/work-pools/new", type="process", name="no spaces")
     assert bad_name.status_code == 422
-    assert "may contain only letters" in field_error(bad_name.text, "name")
+    assert "must not contain ' '" in field_error(bad_name.text, "name")
+    # the API's rule for names, saying what a pool's name is
+    for name, says in [("..", "must not be '..'"), (".", "must not be '.'"), ("a\x01", "\\x01")]:
+        refused = post(browser, "/work-pools/new", type="process", name=name)
+        assert refused.status_code == 422
+        assert says in field_error(refused.text, "name")
+        assert "letters, digits, '-', '_' and '.'" in field_error(refused.text, "name")
+    dotted = post(browser, "/work-pools/new", type="process", name="my.pool")
+    assert dotted.status_code == 303 and dotted.headers["location"] == "/work-pools/my%2Epool"
+    assert "my.pool" in browser.get(dotted.headers["location"]).text
 
     bad_env = post(browser, "/work-pools/new", type="process", name="p", **{"var.env": "{"})
     assert bad_env.status_code == 422
@@ -181,3 +190,27 @@ def test_run_again_cancel_and_schedules(server: RunningServer, browser: httpx.Cl
     assert post(browser, f"{path}/resume").status_code == 303
     assert post(browser, "/work-pools/p/pause").status_code == 303
     assert "This pool is paused" in browser.get("/work-pools/p").text
+
+
+def test_values_no_database_stores_are_refused_not_500(
+    server: RunningServer, browser: httpx.Client
+) -> None:
+    """A NUL in a page's path, or NaN and NUL typed in a run's JSON boxes: "not found" or
+    the form's own error, never a server error (PostgreSQL cannot even compare NUL)."""
+    for path in ("/work-pools/a%00b", "/runs/x?state=%00", "/deployments/%00"):
+        answer = browser.get(path)
+        assert answer.status_code in (404, 422), (path, answer.status_code)
+    with server.client() as client:
+        client.create_work_pool(schemas.WorkPoolCreate(name="pool", type="process"))
+        deployment = client.upsert_deployment(
+            schemas.DeploymentCreate(flow_name="f", name="d", work_pool_name="pool")
+        )
+    path = f"/deployments/{deployment.id}/run"
+    for parameters in ('{"x": NaN}', '{"x": "a\\u0000b"}'):
+        page = browser.post(
+            path, data={"csrf_token": token(browser, path), "parameters": parameters}
+        )
+        assert page.status_code == 422, page.text
+        assert field_error(page.text, "parameters"), parameters
+    with server.client() as client:
+        assert client.list_flow_runs() == []

@@ -106,3 +106,10 @@ def test_output_file_hides_and_reads_a_handed_over_final_state(tmp_path: Path) -
     # a line cut short by a process that died while writing it hands nothing over
     path.write_text(f"{marker[:-3]}")
     assert output.handed_over() is None
+
+
+def test_output_lines_hold_only_text_the_server_stores(tmp_path: Path) -> None:
+    """A NUL a process writes would get the batch of lines it is in refused."""
+    path = tmp_path / "run.out"
+    path.write_bytes(b"a\x00b\n\xff\n")
+    assert OutputFile(path).new_lines() == ["a\ufffdb", "\ufffd"]

@@ -14,6 +14,8 @@ import traceback
 from types import TracebackType
 from typing import Any
 
+from dockyard._values import clean_text, json_problem
+
 __all__ = ["MAX_RESULT_BYTES", "describe_failure", "json_safe", "result_for_server", "summary"]
 
 MAX_RESULT_BYTES = 1024 * 1024
@@ -36,7 +38,8 @@ def short_repr(value: Any) -> str:
 def summary(value: Any) -> dict[str, str]:
     """Return what is stored for a value that is not recorded as JSON: its type and repr."""
     kind = type(value)
-    return {"type": f"{kind.__module__}.{kind.__qualname__}", "repr": short_repr(value)}
+    name = clean_text(f"{kind.__module__}.{kind.__qualname__}")
+    return {"type": name, "repr": clean_text(short_repr(value))}
 
 
 def _dumps(value: Any) -> str | None:
@@ -53,7 +56,7 @@ def result_for_server(value: Any) -> Any:
     text = _dumps(value)
     if text is None or len(text.encode()) > MAX_RESULT_BYTES:
         return summary(value)
-    return json.loads(text)
+    return _storable(value, json.loads(text))
 
 
 def json_safe(values: dict[str, Any]) -> dict[str, Any]:
@@ -61,13 +64,22 @@ def json_safe(values: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, value in values.items():
         text = _dumps(value)
-        result[name] = summary(value) if text is None else json.loads(text)
+        result[clean_text(name)] = (
+            summary(value) if text is None else _storable(value, json.loads(text))
+        )
     return result
+
+
+def _storable(value: Any, loaded: Any) -> Any:
+    """``loaded`` (the JSON of ``value``), or a summary where the server would refuse it:
+    text it cannot store (NUL, lone surrogates) or nesting deeper than it keeps."""
+    return loaded if json_problem(loaded) is None else summary(value)
 
 
 def describe_failure(exc: BaseException) -> str:
     """Return the state message of a run that raised ``exc``: ``Type: message`` + traceback."""
     head = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    head = clean_text(head, MAX_FAILURE_CHARS)
     frames = _user_frames(exc.__traceback__)
     if frames is None:
         return head
@@ -76,7 +88,7 @@ def describe_failure(exc: BaseException) -> str:
         half = MAX_FAILURE_CHARS // 2
         skipped = len(trace) - 2 * half
         trace = f"{trace[:half]}\n... ({skipped} characters left out) ...\n{trace[-half:]}"
-    return f"{head}\n\n{trace}"
+    return clean_text(f"{head}\n\n{trace}")
 
 
 def _user_frames(tb: TracebackType | None) -> TracebackType | None:

@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dockyard._batching import MAX_BYTES, size_bound
+from dockyard._values import TAG_MAX_LENGTH, clean_text
 from dockyard.exceptions import ApiError, DockyardError, ServerUnreachable
 from dockyard.sdk.context import id_text
 
@@ -53,6 +55,12 @@ FLUSH_TIMEOUT = 120.0
 BACKOFF_CAP = 2.0
 # How long stop() waits for a call in flight once its own time is up (the thread is a daemon).
 JOIN_GRACE = 5.0
+
+
+# What the server's columns hold: a flow's own output is cleaned and cut to fit, so that it
+# is recorded rather than refused (dockyard._values).
+NAME_MAX = 200
+TASK_KEY_MAX = 500
 
 
 def backoff(failures: int) -> float:
@@ -95,21 +103,21 @@ def task_run_json(row: TaskRunRow, clock: _Clock) -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": id_text(id),
         "flow_run_id": flow_run_id,
-        "name": name,
-        "task_key": key,
+        "name": clean_text(name, NAME_MAX),
+        "task_key": clean_text(key, TASK_KEY_MAX),
         "state": state,
         "start_time": clock.iso(start),
         "end_time": clock.iso(end),
     }
     if cache_key is not None:
-        record["cache_key"] = cache_key
+        record["cache_key"] = clean_text(cache_key)
         record["cached"] = cached
     if attempts != 1:
         record["attempts"] = attempts
     if error is not None:
-        record["error"] = error
+        record["error"] = clean_text(error)
     if tags:
-        record["tags"] = list(tags)
+        record["tags"] = [clean_text(tag, TAG_MAX_LENGTH) for tag in tags]
     return record
 
 
@@ -120,8 +128,8 @@ def log_json(row: LogRow, clock: _Clock) -> dict[str, Any]:
         "flow_run_id": flow_run_id,
         "task_run_id": id_text(task_run_id) if task_run_id is not None else None,
         "level": level,
-        "name": name,
-        "message": message,
+        "name": clean_text(name, NAME_MAX),
+        "message": clean_text(message),
         "timestamp": clock.iso(created),
     }
 
@@ -224,11 +232,19 @@ class Shipper(threading.Thread):
             stream.held = None
         queue, size, to_json, clock = stream.queue, stream.size, stream.to_json, self._clock
         while queue:
-            batch = []
+            batch: list[dict[str, Any]] = []
+            budget = MAX_BYTES  # the server takes at least twice this much in one request
             popleft = queue.popleft
             try:
-                for _ in range(size):
-                    batch.append(to_json(popleft(), clock))
+                while len(batch) < size:
+                    row = popleft()
+                    record = to_json(row, clock)
+                    cost = size_bound(record)
+                    if batch and cost > budget:
+                        queue.appendleft(row)  # the first of the next batch
+                        break
+                    batch.append(record)
+                    budget -= cost
             except IndexError:
                 pass
             if not self._send(stream, batch):

@@ -34,10 +34,20 @@ def run(*, host: str, port: int, insecure: bool, settings: Settings) -> None:
     """Serve the API and UI until interrupted (Ctrl-C).
 
     Raises:
-        DockyardError: the address is refused (non-loopback without an API key) or in use.
+        DockyardError: the address is refused (non-loopback without an API key) or in use,
+            the API key is too weak, or the body size limit too small.
     """
-    from dockyard.server.security import is_loopback
+    from dockyard.server.security import MIN_BODY_BYTES, is_loopback, key_problem
 
+    problem = key_problem(settings.server_api_key) if settings.server_api_key is not None else None
+    if problem:
+        raise DockyardError(problem)
+    if settings.server_max_body_bytes < MIN_BODY_BYTES:
+        raise DockyardError(
+            f"DOCKYARD_SERVER_MAX_BODY_BYTES={settings.server_max_body_bytes} is too small: "
+            f"flow runs and workers send batches of log lines of up to {MIN_BODY_BYTES} bytes; "
+            f"set it to at least {MIN_BODY_BYTES}"
+        )
     if not is_loopback(host) and not settings.server_api_key and not insecure:
         raise DockyardError(
             f"refusing to listen on {host} without an API key: set DOCKYARD_SERVER_API_KEY "

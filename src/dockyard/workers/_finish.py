@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from dockyard._batching import batches, size_bound
+from dockyard._values import clean_text, json_problem
 from dockyard.client import AsyncClient
 from dockyard.exceptions import ApiError, Conflict, ServerUnreachable
 from dockyard.schemas import FINAL_STATES, FlowRun, LogCreate, StateTransition
@@ -217,8 +219,11 @@ def handed_over(entry: Launched[Any]) -> HandedOver | None:
         )
         return None
     message = record.get("message")
+    result = record.get("result")
+    if json_problem(result) is not None:  # the engine cleans it; a line may hold anything
+        result = None
     return HandedOver(
-        state, message if isinstance(message, str) else None, record.get("result"), token
+        state, clean_text(message) if isinstance(message, str) else None, result, token
     )
 
 
@@ -273,8 +278,8 @@ async def ship_output(client: AsyncClient, run: FlowRun, output: OutputFile, not
         header += f" (its first {skipped} bytes are left out)"
     records = [] if known[header] else [_log(run, ERROR, LOGGER_NAME, header)]
     records += [_log(run, INFO, OUTPUT_LOGGER, line) for line in missing]
-    for start in range(0, len(records), SHIP_BATCH):
-        await client.create_logs(records[start : start + SHIP_BATCH])
+    for batch in batches(records, lambda r: size_bound(vars(r)), SHIP_BATCH):
+        await client.create_logs(batch)
     return len(missing)
 
 

@@ -22,6 +22,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from dockyard._values import clean_text
+
 FINAL_STATE_MARKER = "::dockyard-final-state::"
 _MARKER = FINAL_STATE_MARKER.encode()
 # At most this much is read in one go, so a chatty run cannot stall the worker's loop.
@@ -120,4 +122,5 @@ class OutputFile:
 
 
 def _text(line: bytes) -> str:
-    return line.decode(errors="replace").rstrip("\r")
+    # what the server stores: a NUL a process wrote must not make its whole batch refused
+    return clean_text(line.decode(errors="replace").rstrip("\r"))

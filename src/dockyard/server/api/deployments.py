@@ -8,11 +8,16 @@ from fastapi import APIRouter, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
-from dockyard.server.api.deps import DB, Config, Limit, Offset
+from dockyard.server.api.deps import DB, PARAMETERS, PARAMETERS_REFUSED, Config, Limit, Offset
 from dockyard.server.models import flows, runs, schedules
 from dockyard.server.tables import DeploymentRow, FlowRow, WorkPoolRow
 
-router = APIRouter(prefix="/deployments", tags=["deployments"])
+router = APIRouter(
+    prefix="/deployments",
+    tags=["deployments"],
+    dependencies=[PARAMETERS],
+    responses=PARAMETERS_REFUSED,
+)
 
 
 @router.post("")

@@ -11,12 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard.server import dispatch, orchestration
-from dockyard.server.api.deps import DB, Config
+from dockyard.server.api.deps import DB, PARAMETERS, PARAMETERS_REFUSED, Config
 from dockyard.server.errors import NotFound
 from dockyard.server.models import flows, runs
+from dockyard.server.openapi import answers
 from dockyard.server.tables import utcnow
 
-router = APIRouter(tags=["dispatch"])
+router = APIRouter(tags=["dispatch"], dependencies=[PARAMETERS], responses=PARAMETERS_REFUSED)
 
 
 # A run due now but not taken was locked by another transaction (a cancel, the reaper):
@@ -24,7 +25,7 @@ router = APIRouter(tags=["dispatch"])
 LOCKED_RUN_DELAY = 0.05
 
 
-@router.post("/workers/heartbeat")
+@router.post("/workers/heartbeat", responses=answers(404, 409))
 async def heartbeat(
     body: schemas.WorkerHeartbeat, db: DB, settings: Config
 ) -> schemas.HeartbeatAnswer:
@@ -35,7 +36,7 @@ async def heartbeat(
     return await db.write_retrying(work)
 
 
-@router.post("/workers/claim")
+@router.post("/workers/claim", responses=answers(404, 409))
 async def claim(
     body: schemas.ClaimRequest, db: DB, settings: Config, request: Request
 ) -> list[schemas.ClaimedRun]:
@@ -65,7 +66,7 @@ async def claim(
         await db.notifier.wait(remaining)
 
 
-@router.post("/flow-runs/{run_id}/lease")
+@router.post("/flow-runs/{run_id}/lease", responses=answers(409))
 async def renew_lease(
     run_id: uuid.UUID, body: schemas.LeaseRenewal, db: DB, settings: Config
 ) -> schemas.FlowRun:
@@ -85,7 +86,7 @@ async def renew_lease(
     return await db.write_retrying(work)
 
 
-@router.post("/flow-runs/{run_id}/deployment")
+@router.post("/flow-runs/{run_id}/deployment", responses=answers(409))
 async def read_run_deployment(
     run_id: uuid.UUID, body: schemas.LeaseRenewal, db: DB, settings: Config
 ) -> schemas.Deployment:

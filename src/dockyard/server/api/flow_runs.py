@@ -11,10 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard import schemas
 from dockyard.schemas import StateType as S
 from dockyard.server import dispatch, orchestration
-from dockyard.server.api.deps import DB, Config, Limit, Offset
+from dockyard.server.api.deps import DB, PARAMETERS, PARAMETERS_REFUSED, Config, Limit, Offset
 from dockyard.server.models import flows, runs
+from dockyard.server.openapi import answers
 
-router = APIRouter(prefix="/flow-runs", tags=["flow runs"])
+router = APIRouter(
+    prefix="/flow-runs", tags=["flow runs"], dependencies=[PARAMETERS], responses=PARAMETERS_REFUSED
+)
 
 
 @router.post("", status_code=201)
@@ -70,7 +73,7 @@ async def read_flow_run(run_id: uuid.UUID, db: DB) -> schemas.FlowRun:
         return await runs.run_schema(session, run_id)
 
 
-@router.patch("/{run_id}")
+@router.patch("/{run_id}", responses=answers(409))
 async def update_flow_run(
     run_id: uuid.UUID, body: schemas.FlowRunUpdate, db: DB
 ) -> schemas.FlowRun:
@@ -92,7 +95,7 @@ async def update_flow_run(
     return await db.write_retrying(work)
 
 
-@router.delete("/{run_id}", status_code=204)
+@router.delete("/{run_id}", status_code=204, responses=answers(409))
 async def delete_flow_run(run_id: uuid.UUID, db: DB) -> Response:
 
     async def work(session: AsyncSession) -> None:
@@ -102,7 +105,7 @@ async def delete_flow_run(run_id: uuid.UUID, db: DB) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/{run_id}/state")
+@router.post("/{run_id}/state", responses=answers(409))
 async def set_flow_run_state(
     run_id: uuid.UUID, body: schemas.StateTransition, db: DB, settings: Config
 ) -> schemas.FlowRunStarted:
@@ -135,7 +138,7 @@ async def read_flow_run_states(run_id: uuid.UUID, db: DB) -> list[schemas.State]
         return await runs.states_of(session, run_id)
 
 
-@router.post("/{run_id}/cancel")
+@router.post("/{run_id}/cancel", responses=answers(409))
 async def cancel_flow_run(run_id: uuid.UUID, db: DB) -> schemas.FlowRun:
 
     async def work(session: AsyncSession) -> schemas.FlowRun:

@@ -8,11 +8,13 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from dockyard import schemas
-from dockyard.server.api.deps import DB, Limit, Offset
+from dockyard.server.api.deps import DB, PARAMETERS, PARAMETERS_REFUSED, Limit, Offset
 from dockyard.server.models import flows
 from dockyard.server.tables import FlowRow
 
-router = APIRouter(prefix="/flows", tags=["flows"])
+router = APIRouter(
+    prefix="/flows", tags=["flows"], dependencies=[PARAMETERS], responses=PARAMETERS_REFUSED
+)
 
 
 @router.post("", status_code=200)

@@ -5,22 +5,35 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
-from dockyard.server.api.deps import DB, Limit, Offset
+from dockyard.server.api.deps import DB, PARAMETERS, PARAMETERS_REFUSED, Limit, Offset
 from dockyard.server.errors import Invalid, NotFound
 from dockyard.server.tables import Base, FlowRunRow, LogRow, TaskRunRow, insert_for
 
-router = APIRouter(tags=["task runs and logs"])
+router = APIRouter(
+    tags=["task runs and logs"], dependencies=[PARAMETERS], responses=PARAMETERS_REFUSED
+)
+
+# The most records one call writes (422 beyond, naming the limit): the engine sends task runs
+# by 500 and log lines by 1000, a worker its runs' output by 500 lines. Their bytes are
+# bounded by the server's request size limit (DOCKYARD_SERVER_MAX_BODY_BYTES, 413 beyond).
+MAX_BATCH = 1000
+TaskRunBatch = Annotated[list[schemas.TaskRunRecord], Field(max_length=MAX_BATCH)]
+LogBatch = Annotated[list[schemas.LogCreate], Field(max_length=MAX_BATCH)]
 
 
 async def _check_runs(session: Any, run_ids: set[uuid.UUID]) -> None:
-    found = set(await session.scalars(select(FlowRunRow.id).where(FlowRunRow.id.in_(run_ids))))
+    # FOR KEY SHARE (on PostgreSQL), the lock the foreign key itself takes: a run deleted
+    # meanwhile waits for this write, and never turns it into a foreign key violation
+    query = select(FlowRunRow.id).where(FlowRunRow.id.in_(run_ids))
+    found = set(await session.scalars(query.with_for_update(read=True, key_share=True)))
     missing = run_ids - found
     if missing:
         raise Invalid(
@@ -30,7 +43,7 @@ async def _check_runs(session: Any, run_ids: set[uuid.UUID]) -> None:
 
 
 @router.post("/task-runs")
-async def create_task_runs(body: list[schemas.TaskRunRecord], db: DB) -> dict[str, int]:
+async def create_task_runs(body: TaskRunBatch, db: DB) -> dict[str, int]:
     """Upsert final task runs by id (a run sent twice is written once)."""
     if body:
         async with db.write() as session:
@@ -103,7 +116,7 @@ async def read_task_run(task_run_id: uuid.UUID, db: DB) -> schemas.TaskRun:
 
 
 @router.post("/logs")
-async def create_logs(body: list[schemas.LogCreate], db: DB) -> dict[str, int]:
+async def create_logs(body: LogBatch, db: DB) -> dict[str, int]:
     if not body:
         return {"count": 0}
     async with db.write() as session:
@@ -116,8 +129,8 @@ async def create_logs(body: list[schemas.LogCreate], db: DB) -> dict[str, int]:
 async def read_logs(
     db: DB,
     flow_run_id: uuid.UUID | None = None,
-    after_id: int | None = None,
-    min_level: int | None = None,
+    after_id: Annotated[schemas.NonNegativeInt64 | None, Query(strict=False)] = None,
+    min_level: Annotated[schemas.Int32 | None, Query(strict=False)] = None,
     limit: Limit = 1000,
 ) -> list[schemas.Log]:
     query = select(LogRow).order_by(LogRow.id).limit(limit)

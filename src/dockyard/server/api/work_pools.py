@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard.server import worker_types
-from dockyard.server.api.deps import DB, Config, Limit, Offset
+from dockyard.server.api.deps import DB, PARAMETERS, PARAMETERS_REFUSED, Config, Limit, Offset
 from dockyard.server.models import pools
+from dockyard.server.openapi import answers
 from dockyard.server.tables import WorkPoolRow
 
-router = APIRouter(tags=["work pools"])
+router = APIRouter(tags=["work pools"], dependencies=[PARAMETERS], responses=PARAMETERS_REFUSED)
 
 
 @router.get("/worker-types")
@@ -28,7 +29,7 @@ async def read_worker_type(type_name: str) -> schemas.WorkerType:
     return schemas.WorkerType(type=type_name, **entry)
 
 
-@router.post("/work-pools", status_code=201)
+@router.post("/work-pools", status_code=201, responses=answers(409))
 async def create_work_pool(
     body: schemas.WorkPoolCreate, db: DB, settings: Config
 ) -> schemas.WorkPool:
@@ -73,7 +74,7 @@ async def update_work_pool(
     return await db.write_retrying(work)
 
 
-@router.delete("/work-pools/{name}", status_code=204)
+@router.delete("/work-pools/{name}", status_code=204, responses=answers(409))
 async def delete_work_pool(name: str, db: DB) -> Response:
     await db.write_retrying(lambda session: pools.delete_pool(session, name))
     return Response(status_code=204)
@@ -92,7 +93,7 @@ async def resume_work_pool(name: str, db: DB, settings: Config) -> schemas.WorkP
 # ---------------------------------------------------------------- queues
 
 
-@router.post("/work-pools/{pool_name}/queues", status_code=201)
+@router.post("/work-pools/{pool_name}/queues", status_code=201, responses=answers(409))
 async def create_work_queue(
     pool_name: str, body: schemas.WorkQueueCreate, db: DB
 ) -> schemas.WorkQueue:
@@ -133,7 +134,7 @@ async def update_work_queue(
     return await db.write_retrying(work)
 
 
-@router.delete("/work-pools/{pool_name}/queues/{name}", status_code=204)
+@router.delete("/work-pools/{pool_name}/queues/{name}", status_code=204, responses=answers(409))
 async def delete_work_queue(pool_name: str, name: str, db: DB) -> Response:
 
     async def work(session: AsyncSession) -> None:

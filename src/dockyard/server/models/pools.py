@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
+from dockyard._names import name_problem, pool_name_problem
 from dockyard.schemas import StateType as S
 from dockyard.server import masking, orchestration, templates, worker_types
 from dockyard.server.errors import Conflict, Invalid, NotFound
@@ -54,9 +55,13 @@ async def pool_schema(
 
 
 def _unknown_pool(name: str) -> NotFound:
+    # a name that could never be created gets no advice to create it
+    problem = pool_name_problem(name)
     return NotFound(
         f"work pool '{name}' not found",
-        hint=f"create it with `dockyard work-pool create {name} --type process`",
+        hint=f"{name!r} {problem}"
+        if problem
+        else f"create it with `dockyard work-pool create {name} --type process`",
     )
 
 
@@ -127,9 +132,12 @@ async def read_queue(session: AsyncSession, pool: WorkPoolRow, name: str) -> Wor
         select(WorkQueueRow).where(WorkQueueRow.work_pool_id == pool.id, WorkQueueRow.name == name)
     )
     if queue is None:
+        problem = name_problem(name)
         raise NotFound(
             f"work queue '{name}' not found in pool '{pool.name}'",
-            hint=f"create it with `dockyard work-queue create {name} --pool {pool.name}`",
+            hint=f"{name!r} {problem}"
+            if problem
+            else f"create it with `dockyard work-queue create {name} --pool {pool.name}`",
         )
     return queue
 

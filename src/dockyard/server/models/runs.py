@@ -69,6 +69,8 @@ async def create_run(
     existing = await _existing(session, flow.id, body.idempotency_key)
     if existing is not None:
         return existing, None
+    if body.parent_flow_run_id is not None:
+        await _check_parent(session, body.parent_flow_run_id)
     run = FlowRunRow(
         id=uuid.uuid4(),
         name=body.name or run_name(),
@@ -91,6 +93,21 @@ async def create_run(
     orchestration.record(session, run, body.state)
     await session.flush()
     return run, token
+
+
+async def _check_parent(session: AsyncSession, parent_id: uuid.UUID) -> None:
+    """Refuse a parent run that does not exist, rather than let its foreign key fail.
+
+    FOR KEY SHARE (on PostgreSQL) is the lock the foreign key itself takes: a parent deleted
+    meanwhile waits until this run is written.
+    """
+    query = select(FlowRunRow.id).where(FlowRunRow.id == parent_id)
+    if await session.scalar(query.with_for_update(read=True, key_share=True)) is None:
+        raise Invalid(
+            f"parent flow run {parent_id} not found",
+            field="parent_flow_run_id",
+            hint="name a run that exists, or leave parent_flow_run_id out",
+        )
 
 
 async def create_deployment_run(

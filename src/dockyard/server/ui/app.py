@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.datastructures import State
 from starlette.staticfiles import StaticFiles
 
@@ -27,7 +27,12 @@ STATIC = Path(__file__).parent / "static"
 
 def build(state: State, settings: Settings) -> FastAPI:
     """The UI's pages and static files; ``state`` is the server app's (its database)."""
-    ui = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    ui = FastAPI(
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(web.stored_text_only)],
+    )
     ui.state = state
     state.ui_guard = Guard.from_api_key(settings.server_api_key)
     web.install(ui)

@@ -12,6 +12,8 @@ from urllib.parse import urlencode
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from dockyard._values import text_problem
+from dockyard.server import security
 from dockyard.server.db import Database
 from dockyard.server.errors import NotFound
 from dockyard.server.ui import rendering
@@ -178,7 +180,15 @@ def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return True
-    return urllib.parse.urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+    return security.same_origin(origin, request.headers.get("host", ""))
+
+
+async def stored_text_only(request: Request) -> None:
+    """Answer "not found" for a path or query parameter no database stores (NUL, a lone
+    surrogate): PostgreSQL cannot even compare it, and nothing can be named by it."""
+    found = [*request.path_params.values(), *request.query_params.values()]
+    if any(isinstance(value, str) and text_problem(value) for value in found):
+        raise PageError(404, "Not found", "Nothing here has a name like that.")
 
 
 async def posted_form(request: Request) -> Form:

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from dockyard import schemas
 from dockyard.server import masking
@@ -23,6 +24,12 @@ from dockyard.server.ui.pages.deployments import pool_template, read_deployment
 from dockyard.server.ui.web import UI, Form, Posted, Ui, redirect
 
 router = APIRouter(include_in_schema=False)
+# the form's boxes, by the request field each fills
+FORM_FIELDS = {
+    "parameters": "parameters",
+    "job_variables": "job_variables",
+    "scheduled_start": "start",
+}
 
 PARAM_PREFIX = "param."
 
@@ -113,9 +120,16 @@ def _read(
     start = _start(form)
     if form.errors or form.param_errors:
         return form, None
-    body = schemas.DeploymentRunCreate(
-        parameters=form.values, job_variables=job_variables, scheduled_start=start
-    )
+    try:
+        body = schemas.DeploymentRunCreate(
+            parameters=form.values, job_variables=job_variables, scheduled_start=start
+        )
+    except ValidationError as exc:  # what the server cannot store (NUL, NaN, too deep)
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "parameters"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            form.errors.setdefault(FORM_FIELDS.get(field, "parameters"), message)
+        return form, None
     return form, body
 
 

@@ -1,6 +1,7 @@
 """Create a work pool: pick a type, fill in the form built from its ``variables`` schema (or
 edit the whole base job template as JSON). The server's own checks decide; their refusals are
-shown next to the field they name.
+shown next to the field they name. The name follows the API's rule (``WorkPoolCreate``);
+only the spaces a person may have typed around it are dropped first.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from dockyard import schemas
+from dockyard._names import path_segment
 from dockyard.server import masking, worker_types
 from dockyard.server.errors import ApiError
 from dockyard.server.models import pools
@@ -94,7 +96,7 @@ async def create_pool(ui: UI, posted: Posted) -> Response:
         except ApiError as exc:
             form.errors[_form_field(exc.extra.get("field"))] = exc.detail
         else:
-            return redirect(f"/work-pools/{body.name}")
+            return redirect(f"/work-pools/{path_segment(body.name)}")
     return _show(ui, form, status=422)
 
 
