@@ -7,11 +7,14 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.routing import BaseRoute, Match, Mount, Route
 
 from dockyard._version import __version__
-from dockyard.server import errors, scheduler, security, services, ui
+from dockyard.server import api_docs, errors, openapi, scheduler, security, services, ui
 from dockyard.server.api import (
     admin,
     deployments,
@@ -55,7 +58,7 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
         title="Dockyard",
         version=__version__,
         openapi_url="/api/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # our own page below: FastAPI's loads its files from a CDN
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -64,11 +67,54 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
     errors.install(app)
     for module in (admin, flows, deployments, flow_runs, records, work_pools, dispatch):
         app.include_router(module.router, prefix="/api")
+    app.router.routes.append(Route("/api/{rest:path}", ApiFallback(app.router.routes)))
+    openapi.install(app, key_required=bool(settings.server_api_key))
+    app.add_api_route(
+        "/docs", api_docs.docs_page(app.openapi, settings.server_api_key), include_in_schema=False
+    )
     ui.mount(app, settings)  # after the API: its routes match first
+    # the last added runs first: errors, Host header, key, then what a request may carry
+    app.add_middleware(security.RequestGuard, max_body_bytes=settings.server_max_body_bytes)
     if settings.server_api_key:
         app.add_middleware(security.ApiKey, key=settings.server_api_key)
     app.add_middleware(
         security.HostAllowList,
         allowed=security.allowed_hosts(bind_host, settings.server_allowed_hosts),
     )
+    app.add_middleware(errors.UnexpectedErrors)
     return app
+
+
+class ApiFallback:
+    """Answers a request under ``/api`` that no route took (the UI, mounted at ``/``, would
+    otherwise): 405 with ``Allow`` when its path is a route's but not its method (``TRACE``,
+    ``DELETE`` of a list), 404 when no route has its path."""
+
+    def __init__(self, routes: list[BaseRoute]) -> None:
+        self.routes = routes
+
+    async def __call__(self, scope: security.Scope, receive: Any, send: Any) -> None:
+        # asked of the routes as they are, whatever FastAPI nests them in (its routes take
+        # no HEAD: a HEAD answers 405 too)
+        allowed = {
+            method
+            for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+            for route in self.routes
+            if not isinstance(route, Mount)
+            and getattr(route, "endpoint", None) is not self
+            and route.matches({**scope, "method": method})[0] is Match.FULL
+        }
+        method, path = scope["method"], scope["path"]
+        if allowed:
+            listed = ", ".join(sorted(allowed))
+            response = JSONResponse(
+                {"detail": f"{path} does not take {method}; it takes {listed}"},
+                status_code=405,
+                headers={"allow": listed},
+            )
+        else:
+            response = JSONResponse(
+                {"detail": f"no API route at {path}: see the OpenAPI schema, /api/openapi.json"},
+                status_code=404,
+            )
+        await response(scope, receive, send)

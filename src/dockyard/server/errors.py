@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
+from dockyard.server.security import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("dockyard.server")
+
+UNEXPECTED = (
+    "the server met an unexpected error while answering this request: this is a bug in "
+    "Dockyard; the server's log tells what happened, please report it"
+)
 
 
 class ApiError(Exception):
@@ -32,14 +43,23 @@ class Conflict(ApiError):
 
 
 class Invalid(ApiError):
-    """A value was refused; ``field`` names it."""
+    """A value was refused; ``field`` names it. Its body is that of every 422
+    (``schemas.ValidationErrorBody``), as a body that does not fit its schema gets."""
 
     status = 422
 
+    def __init__(self, detail: str, *, field: str, **extra: Any) -> None:
+        super().__init__(detail, field=field, **extra)
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "errors": [{"field": self.field, "message": self.detail}]}
+
 
 def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts) or "body"
+    # only the first item says where the value was: a field may itself be named "path"
+    where = 1 if loc and loc[0] in ("body", "query", "path") else 0
+    return ".".join(str(p) for p in loc[where:]) or "body"
 
 
 async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -80,3 +100,42 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StaleDataError, _lost_race)
+
+
+class UnexpectedErrors:
+    """Answer an unexpected exception with a JSON 500 that shows no internals, and keep the
+    connection open for the client's next request; the traceback goes to the server's log.
+
+    Starlette's last resort answers plain text and raises the exception again, and the ASGI
+    server then drops the connection: this middleware sits outside every other one so that
+    nothing reaches that far. A response already started cannot be taken back: the ASGI
+    server then ends the connection mid-answer, as it must.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            log.exception("%s %s failed", scope.get("method"), scope.get("path"))
+            if started:
+                return
+            body = json.dumps({"detail": UNEXPECTED}).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
