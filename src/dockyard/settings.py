@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockyard.exceptions import InvalidSetting
+from dockyard._redact import redact_url
+from dockyard.exceptions import DockyardError, InvalidSetting
 
 __all__ = [
     "PROFILE_FILE",
@@ -28,6 +29,9 @@ __all__ = [
     "load",
     "parse",
     "profile_path",
+    "raw_settings",
+    "read_profile",
+    "salvage_profile",
     "save_profile",
 ]
 
@@ -51,6 +55,10 @@ class Settings:
     server_port: int = 4200
     server_api_key: str | None = None
     server_allowed_hosts: str = ""  # extra Host header values, comma separated
+    # the largest request body the server reads (413 beyond): a deployment takes some
+    # kilobytes, a batch of 1000 short log lines some hundred; 4 MiB leaves room for large
+    # parameters and job variables while no one request makes the server hold much more
+    server_max_body_bytes: int = 4 << 20
     database_url: str = ""  # empty: SQLite in home
     # dispatch
     heartbeat_seconds: float = 5.0
@@ -91,7 +99,10 @@ _URLS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
 }
 _PORTS = frozenset({"server_port"})
-_HIDE_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
+# keys travel in an HTTP header: visible ASCII only (a server's key is also long, see
+# dockyard.server.security)
+_KEYS = frozenset({"api_key", "server_api_key"})
+_VISIBLE_ASCII = re.compile(r"[!-~]+")
 
 
 class _Refused(Exception):
@@ -121,6 +132,13 @@ def parse(name: str, raw: Any, source: str = "") -> Any:
     if isinstance(raw, str) and kind not in ("str", "str | None"):
         raw = raw.strip()
     if raw is None or raw == "":
+        if name == "server_api_key" and raw == "" and source:
+            # DOCKYARD_SERVER_API_KEY=$KEY with $KEY unset must not open the server to all
+            raise InvalidSetting(
+                f"{_origin(name, raw, source)} is empty: set a key (make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or remove "
+                "the setting to run without one"
+            )
         if kind.endswith("| None"):
             return None
         return raw if kind == "str" else spec.default
@@ -148,6 +166,12 @@ def _convert(kind: str, name: str, raw: Any) -> Any:
         raise _Refused("text", "a quoted string")
     if name in _URLS:
         return _check_url(name, str(raw).strip())
+    if name in _KEYS and not _VISIBLE_ASCII.fullmatch(str(raw)):
+        raise _Refused(
+            "made of visible ASCII characters only (no spaces)",
+            "a key such as the one `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            " prints",
+        )
     return str(raw)
 
 
@@ -181,17 +205,34 @@ def _example(name: str, fallback: float) -> str:
 
 
 def _check_url(name: str, text: str) -> str:
+    from urllib.parse import urlsplit
+
     schemes, example = _URLS[name]
     scheme, sep, rest = text.partition("://")
+    listed = " or ".join(f"{s}://" for s in schemes)
     if not (sep and scheme.lower() in schemes and rest):
-        listed = " or ".join(f"{s}://" for s in schemes)
         raise _Refused(f"a URL starting with {listed}", example)
+    if not text.isprintable() or " " in text:
+        raise _Refused(
+            f"a URL without spaces or control characters, starting with {listed}", example
+        )
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - reading it checks it (a bad port raises ValueError)
+    except ValueError as exc:
+        raise _Refused(f"a URL ({exc})", example) from None
+    if scheme.lower() in ("http", "https") and not parts.hostname:
+        raise _Refused("a URL with a host", example)
     return text
 
 
 def _origin(name: str, raw: Any, source: str) -> str:
-    """The value as the user wrote it, where they wrote it (a URL's password hidden)."""
-    shown = _HIDE_PASSWORD.sub(r"\1***@", raw) if isinstance(raw, str) else raw
+    """The value as the user wrote it, where they wrote it (a URL's password and a key
+    hidden)."""
+    if name in _KEYS and raw:
+        shown: Any = "<hidden>"  # a key, even a mistyped one, is never echoed
+    else:
+        shown = redact_url(raw) if isinstance(raw, str) else raw
     if source == ENV:
         return f"DOCKYARD_{name.upper()}={shown!r}"
     if source:
@@ -203,30 +244,132 @@ def profile_path(home: Path | None = None) -> Path:
     return (home or default_home()) / PROFILE_FILE
 
 
+_REPAIR = (
+    "fix it, or let `dockyard config set KEY=VALUE` or `dockyard config unset KEY` rewrite it "
+    "without the lines that cannot be read"
+)
+
+
 def read_profile(home: Path | None = None) -> dict[str, Any]:
+    """Return the settings stored in the profile file (none when there is no file).
+
+    Raises:
+        InvalidSetting: the file cannot be read or is not TOML (the message names it and
+            how to repair it), or the home is not a directory.
+    """
     path = profile_path(home)
+    values, problem = _parse_profile(_profile_bytes(path))
+    if problem is not None:
+        raise InvalidSetting(f"the profile file {path} {problem}; {_REPAIR}")
+    return values
+
+
+def salvage_profile(
+    home: Path | None = None,
+) -> tuple[dict[str, Any], str | None, list[tuple[int, str]]]:
+    """Return what can be read of the profile file, what kept it from being read as a
+    whole (None when nothing did), and the lines that could not be read, numbered.
+
+    ``dockyard config set`` and ``unset`` read the profile this way, so that they can
+    repair a broken one: a file that is not TOML as a whole is read line by line (the
+    profile holds one ``key = value`` a line; a later line wins over an earlier one).
+
+    Raises:
+        InvalidSetting: the file cannot be read at all, or the home is not a directory.
+    """
+    path = profile_path(home)
+    data = _profile_bytes(path)
+    values, problem = _parse_profile(data)
+    if problem is None:
+        return values, None, []
+    broken: list[tuple[int, str]] = []
+    for number, raw_line in enumerate(data.splitlines(), start=1):
+        found, line_problem = _parse_profile(raw_line)
+        if line_problem is None:
+            values.update(found)
+        else:
+            broken.append((number, raw_line.decode("utf-8", errors="backslashreplace")))
+    return values, f"the profile file {path} {problem}", broken
+
+
+def _parse_profile(data: bytes) -> tuple[dict[str, Any], str | None]:
+    """The settings in a profile file's content, or what keeps them from being read."""
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        return {}
+        return tomllib.loads(data.decode("utf-8")), None
+    except UnicodeDecodeError:
+        return {}, "is not UTF-8 text"
     except tomllib.TOMLDecodeError as exc:
+        return {}, f"is not valid TOML ({exc})"
+    except RecursionError:
+        return {}, "is not valid TOML (its values nest too deeply)"
+
+
+def _profile_bytes(path: Path) -> bytes:
+    """The profile file's content (empty when there is none)."""
+    _check_home(path.parent)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:
         raise InvalidSetting(
-            f"the profile file {path} is not valid TOML ({exc}); fix it, or delete it and "
-            "store settings again with `dockyard config set KEY=VALUE`"
+            f"cannot read the profile file {path} ({exc.strerror}); make it a file you may "
+            "read, or delete it"
         ) from None
 
 
+def _check_home(home: Path) -> None:
+    """Refuse a home that is not a directory (a file, or a path through a file)."""
+    try:
+        blocked = any(p.exists() and not p.is_dir() for p in (home, *home.parents))
+        problem = "is not a directory" if blocked else ""
+    except OSError as exc:  # a name too long, a loop of links
+        problem = f"cannot be used ({exc.strerror})"
+    if problem:
+        raise InvalidSetting(
+            f"the Dockyard home {home} {problem}: set DOCKYARD_HOME to a directory "
+            "(Dockyard keeps its profile and database there), or unset it to use ~/.dockyard"
+        )
+
+
 def save_profile(values: dict[str, Any], home: Path | None = None) -> Path:
-    """Write ``values`` (setting name → value) as the profile file and return its path."""
+    """Write ``values`` (setting name → value) as the profile file and return its path.
+
+    Raises:
+        InvalidSetting: the home is not a directory.
+        DockyardError: the file cannot be written.
+    """
     unknown = sorted(set(values) - set(_fields()))
     if unknown:
         raise KeyError(", ".join(unknown))
     path = profile_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _check_home(path.parent)
     lines = [f"{k} = {_toml_value(v)}" for k, v in sorted(values.items())]
-    path.write_text("\n".join(lines) + "\n")
+    # written aside, then moved over the profile: a write cut short never leaves half a file
+    partial = path.with_name(f".{PROFILE_FILE}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        raise DockyardError(
+            f"cannot write the profile file {path} ({exc.strerror}); check that you may write "
+            f"to {path.parent}, or set DOCKYARD_HOME to a directory you may write to"
+        ) from None
     return path
+
+
+# TOML's escapes in a basic string; any other control character is written as \uXXXX
+_TOML_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+_TOML_CONTROL = re.compile('[\\\\"\x00-\x1f\x7f]')
 
 
 def _toml_value(value: Any) -> str:
@@ -234,20 +377,38 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    escaped = _TOML_CONTROL.sub(
+        lambda m: _TOML_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), str(value)
+    )
     return f'"{escaped}"'
+
+
+def raw_settings(home: Path, profile: dict[str, Any] | None = None) -> list[tuple[str, Any, str]]:
+    """Every setting given in the profile file, then every one given in the environment:
+    its name, its value as written, and where (the profile's path, or :data:`ENV`). A later
+    entry wins over an earlier one of the same name.
+
+    Args:
+        profile: the profile's settings, when already read (default: read them from ``home``).
+
+    Raises:
+        InvalidSetting: the profile file cannot be read (see :func:`read_profile`).
+    """
+    found = read_profile(home) if profile is None else profile
+    where = str(profile_path(home))
+    given = [(name, raw, where) for name, raw in found.items() if name in _fields()]
+    for name in _fields():
+        env = os.environ.get(f"DOCKYARD_{name.upper()}")
+        if env is not None:
+            given.append((name, env, ENV))
+    return [entry for entry in given if entry[0] != "home"]
 
 
 def load(**overrides: Any) -> Settings:
     """Read the settings: overrides > environment > profile file > defaults."""
     home = Path(overrides["home"]) if "home" in overrides else default_home()
     values: dict[str, Any] = {"home": home}
-    for name, raw in read_profile(home).items():
-        if name in _fields() and name != "home":
-            values[name] = parse(name, raw, str(profile_path(home)))
-    for name in _fields():
-        env = os.environ.get(f"DOCKYARD_{name.upper()}")
-        if env is not None and name != "home":
-            values[name] = parse(name, env, ENV)
+    for name, raw, source in raw_settings(home):
+        values[name] = parse(name, raw, source)
     values.update({k: parse(k, v) if isinstance(v, str) else v for k, v in overrides.items()})
     return Settings(**values)

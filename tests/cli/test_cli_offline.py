@@ -105,6 +105,13 @@ def test_config_set_view_unset(cli: Cli, dockyard_home: Path) -> None:
     assert json.loads(cli("config", "view", "--json").stdout)["api_key"] is None
 
 
+def test_config_view_hides_a_database_password(cli: Cli, dockyard_home: Path) -> None:
+    cli("config", "set", "database_url=postgresql+asyncpg://me:hunter2@db:5432/dockyard")
+    view = json.loads(cli("config", "view", "--json").stdout)
+    assert view["database_url"] == "postgresql+asyncpg://***@db:5432/dockyard"
+    assert "hunter2" not in cli("config", "view").stdout
+
+
 def test_config_refuses_unknown_keys_and_bad_values(cli: Cli, dockyard_home: Path) -> None:
     unknown = cli("config", "set", "colour=blue", check=1)
     assert "colour" in unknown.stderr
@@ -147,6 +154,19 @@ BAD_SETTINGS = [
     pytest.param("SERVER_PORT", "70000", "from 1 to 65535", id="port"),
     pytest.param("API_URL", "127.0.0.1:4200/api", "http://", id="url"),
     pytest.param("DATABASE_URL", "mysql://me:hunter2@db/x", "postgresql+asyncpg://", id="db-url"),
+    pytest.param("API_URL", "http://[::1/api", "a URL (", id="url-bracket"),
+    pytest.param("API_URL", "http://127.0.0.1:99999/api", "a URL (", id="url-port"),
+    pytest.param("API_URL", "http://my host:4200/api", "without spaces", id="url-space"),
+    pytest.param("API_URL", "http:///api", "with a host", id="url-no-host"),
+    pytest.param(
+        "DATABASE_URL",
+        "postgresql+asyncpg://me:hunter2@db:port/x",
+        "a URL (",
+        id="db-url-port",
+    ),
+    pytest.param("API_KEY", "clé-secrète-hunter2", "visible ASCII", id="key-ascii"),
+    pytest.param("SERVER_API_KEY", "two words hunter2", "visible ASCII", id="server-key-space"),
+    pytest.param("SERVER_API_KEY", "", "is empty", id="server-key-empty"),
 ]
 COMMANDS = [("work-pool", "ls"), ("server", "start"), ("worker", "start", "--pool", "p")]
 

@@ -139,3 +139,21 @@ def test_worker_class_by_pool_type() -> None:
     assert worker_class("process") is ProcessWorker
     with pytest.raises(DockyardError, match="no worker here runs work pools of type 'k8s'"):
         worker_class("k8s")
+
+
+def test_the_workers_lines_show_control_characters_as_escapes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state message or an error the server passes on is printed, never obeyed."""
+    import logging
+
+    from dockyard.workers import base
+
+    logger = logging.getLogger("dockyard.worker")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "propagate", False)
+    base._ensure_logging()
+    logger.info("run ended: %s", "\x1b]0;owned\x07\x1b[2Jgone\u202eevil\nnext line")
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed and "\x07" not in printed and "\u202e" not in printed
+    assert "\\x1b]0;owned\\x07\\x1b[2Jgone\\u202eevil\nnext line" in printed

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound="BaseModel")
 
+# click's own status for a bad option or argument; a bad setting is the same kind of mistake
+EXIT_USAGE = 2
+
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print JSON (snake_case fields) instead of a table.")
 ]
@@ -47,18 +50,63 @@ def build(model: type[M], **values: Any) -> M:
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"]) or "value"
             message = str(error["msg"]).removeprefix("Value error, ")
-            problems.append(f"invalid {field} {error.get('input')!r}: {message}")
+            problems.append(f"invalid {field} {_brief(error.get('input'))}: {message}")
         raise DockyardError("; ".join(problems)) from None
+
+
+def _brief(value: Any) -> str:
+    """``repr(value)``, cut short: a refused value may be long or deeply nested."""
+    import reprlib
+
+    brief = reprlib.Repr()
+    brief.maxstring = brief.maxother = 80
+    return brief.repr(value)
+
+
+def parse_json(text: str, what: str, *, or_text: bool = False) -> Any:
+    """Return the JSON value in ``text``; ``what`` names it in errors.
+
+    Only JSON is read: ``NaN`` and ``Infinity`` are refused, and so is a value nested too
+    deeply for the server to store (the rule of :func:`dockyard._values.json_problem`).
+
+    Args:
+        or_text: return ``text`` itself when it is not JSON at all (``--param k=v`` reads
+            ``v`` as JSON when it parses); JSON the server would refuse still raises.
+
+    Raises:
+        DockyardError: ``text`` is not JSON, or not a value the server stores.
+    """
+    from dockyard._values import JSON_MAX_DEPTH, json_problem
+
+    try:
+        value = json.loads(text, parse_constant=_not_json)
+    except RecursionError:
+        raise DockyardError(
+            f"{what}: nests more than {JSON_MAX_DEPTH} levels deep; flatten it"
+        ) from None
+    except ValueError as exc:
+        if or_text:
+            return text
+        raise DockyardError(f"{what} is not valid JSON: {exc}") from None
+    problem = json_problem(value)
+    if problem:
+        raise DockyardError(f"{what}: {problem}")
+    return value
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number; write a number or null")
 
 
 def read_json_object(path: Path, what: str) -> dict[str, Any]:
     """Return the JSON object in the file at ``path``; ``what`` names it in errors."""
     try:
-        data = json.loads(path.read_text())
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DockyardError(f"cannot read the {what} file {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise DockyardError(f"the {what} file {path} is not valid JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise DockyardError(f"the {what} file {path} is not UTF-8 text; save it as JSON") from None
+    data = parse_json(text, f"the {what} file {path}")
     if not isinstance(data, dict):
         raise DockyardError(f"the {what} file {path} must hold a JSON object")
     return data

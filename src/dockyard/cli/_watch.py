@@ -15,18 +15,23 @@ __all__ = ["print_log", "watch"]
 
 
 def print_log(log: Log) -> None:
-    """``2024-05-01 12:00:01.123 INFO     message`` on stdout."""
-    stamp = log.timestamp.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    sys.stdout.write(f"{stamp} {logging.getLevelName(log.level):<8} {log.message}\n")
+    """``2024-05-01 12:00:01.123 INFO     message`` on stdout (a message may span lines;
+    its control characters are shown escaped)."""
+    from dockyard._printable import printable
+    from dockyard.cli._output import when
+
+    message = printable(log.message, lines=True)
+    level = logging.getLevelName(log.level)
+    sys.stdout.write(f"{when(log.timestamp, millis=True)} {level:<8} {message}\n")
     sys.stdout.flush()
 
 
 def _print_state(state: State) -> None:
     from dockyard.cli import _output as out
 
-    stamp = state.timestamp.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     message = (state.message or "").strip().splitlines()
-    text = f"{stamp} state    {state.type}" + (f": {message[0]}" if message else "")
+    text = f"{out.when(state.timestamp, millis=True)} state    {state.type}"
+    text += f": {message[0]}" if message else ""
     out.say(text, out.STATE_STYLES.get(str(state.type)))
 
 

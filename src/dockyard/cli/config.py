@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from dockyard.cli._common import JsonFlag
-from dockyard.exceptions import DockyardError
+from dockyard._redact import redact_url
+from dockyard.cli._common import EXIT_USAGE, JsonFlag
+from dockyard.exceptions import DockyardError, InvalidSetting
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,7 +42,9 @@ def _shown(name: str, value: Any) -> Any:
         return None
     if "api_key" in name:
         return MASK
-    return value if isinstance(value, int | float | str) else str(value)
+    if isinstance(value, str):
+        return redact_url(value)  # a database URL's password
+    return value if isinstance(value, int | float) else str(value)
 
 
 def _key(raw: str) -> str:
@@ -58,6 +61,13 @@ def _value(key: str, raw: str) -> Any:
     now, not by every later command); numbers are stored as numbers."""
     from dockyard import settings
 
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DockyardError(
+            f"the value of {key} is not valid text (bytes in another encoding than UTF-8); "
+            "type it again"
+        ) from None
     value = settings.parse(key, raw)
     if value is None or value == "":
         raise DockyardError(
@@ -66,30 +76,56 @@ def _value(key: str, raw: str) -> Any:
     return value if isinstance(value, int | float | bool) else raw
 
 
-def _source(name: str, profile: dict[str, Any]) -> str:
-    env = f"DOCKYARD_{name.upper()}"
-    if env in os.environ:
-        return f"env {env}"
-    if name in profile and name not in NOT_IN_PROFILE:
-        return "profile"
-    return "default"
-
-
 @app.command("view")
 def view(json_: JsonFlag = False) -> None:
-    """Show the effective settings and where each comes from (API keys masked)."""
+    """Show the effective settings and where each comes from (API keys masked).
+
+    A value no command can use is shown as written, with what is wrong with it (exit 2).
+    """
     from dockyard import settings
     from dockyard.cli import _output as out
 
-    loaded = settings.load()
-    profile = settings.read_profile(loaded.home)
-    values = {name: _shown(name, getattr(loaded, name)) for name in _types()}
+    home = settings.default_home()
+    values, sources, problems = _effective(home)
     if json_:
         out.print_json(values)
-        return
-    out.say(f"Profile: {settings.profile_path(loaded.home)}", "dim")
-    rows = [(name, value, _source(name, profile)) for name, value in values.items()]
-    out.table(["Setting", "Value", "Source"], rows)
+    else:
+        out.say(f"Profile: {settings.profile_path(home)}", "dim")
+        rows = [(name, value, sources[name]) for name, value in values.items()]
+        out.table(["Setting", "Value", "Source"], rows)
+    for problem in problems:
+        out.print_error(problem)
+    if problems:
+        raise typer.Exit(EXIT_USAGE)  # as every other command exits on a bad setting
+
+
+def _effective(home: Path) -> tuple[dict[str, Any], dict[str, str], list[InvalidSetting]]:
+    """Each setting's value as shown, where it comes from, and what cannot be read.
+
+    Unlike every other command, this reads past what is wrong: a value that does not fit
+    is shown as written, and a profile file that cannot be read is left out.
+    """
+    from dockyard import settings
+
+    problems: list[InvalidSetting] = []
+    try:
+        profile = settings.read_profile(home)
+    except InvalidSetting as exc:
+        problems.append(exc)
+        profile = {}
+    values = {name: getattr(settings.Settings(home=home), name) for name in _types()}
+    sources = dict.fromkeys(values, "default")
+    sources["home"] = "env DOCKYARD_HOME" if os.environ.get("DOCKYARD_HOME") else "default"
+    for name, raw, where in settings.raw_settings(home, profile):
+        source = f"env DOCKYARD_{name.upper()}" if where == settings.ENV else "profile"
+        try:
+            values[name] = settings.parse(name, raw, where)
+            sources[name] = source
+        except InvalidSetting as exc:
+            problems.append(exc)
+            values[name] = raw
+            sources[name] = f"{source} (refused)"
+    return {name: _shown(name, value) for name, value in values.items()}, sources, problems
 
 
 @app.command("set")
@@ -140,11 +176,32 @@ def unset(
 
 
 def _read_profile(home: Path) -> dict[str, Any]:
-    """Return the profile's settings, leaving out (with a note) names no setting has."""
+    """Return the profile's settings, leaving out (with a note) names no setting has.
+
+    A profile that is not TOML is read line by line, so that ``set`` and ``unset`` repair
+    it: each line that cannot be read is named and dropped, and the file as it was is kept
+    beside it.
+    """
+    import shutil
+
     from dockyard import settings
     from dockyard.cli import _output as out
 
-    profile = settings.read_profile(home)
+    profile, problem, broken = settings.salvage_profile(home)
+    if problem is not None:
+        path = settings.profile_path(home)
+        kept = path.with_name(f"{path.name}.broken")
+        try:
+            shutil.copyfile(path, kept)
+        except OSError as exc:
+            raise DockyardError(
+                f"cannot keep a copy of the broken profile file {path} as {kept} "
+                f"({exc.strerror}); fix or delete {path} by hand"
+            ) from None
+        out.say(f"note: {problem}; rewriting it from the lines that can be read", "yellow")
+        for number, line in broken:
+            out.say(f"note: dropping line {number}: {line}", "yellow")
+        out.say(f"note: the file as it was is kept as {kept}", "yellow")
     for name in sorted(set(profile) - set(_known())):
         out.say(f"note: dropping {name!r} from the profile: no such setting", "yellow")
     return {k: v for k, v in profile.items() if k in _known()}

@@ -179,17 +179,14 @@ def run(
 ) -> None:
     """Create a run of a deployment; print its name and id."""
     import uuid
-    from datetime import UTC, datetime, timedelta
 
     from dockyard import schemas
     from dockyard.cli._common import build
-    from dockyard.cli._run_options import parse_duration, parse_pairs, parse_params
+    from dockyard.cli._run_options import parse_pairs, parse_params, start_time
 
     values = parse_params(params, param)
     variables = parse_pairs(job_variable, "--job-variable")
-    start = None
-    if start_in is not None:
-        start = datetime.now(UTC) + timedelta(seconds=parse_duration(start_in))
+    start = start_time(start_in) if start_in is not None else None
     request = build(
         schemas.DeploymentRunCreate,
         parameters=values,

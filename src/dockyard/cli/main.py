@@ -7,10 +7,10 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli import config, deployment, flow_run, server, work_pool, work_queue, worker
+from dockyard.cli._common import EXIT_USAGE
 from dockyard.exceptions import DockyardError, InvalidSetting
 
-# click's own status for a bad option or argument; a bad setting is the same kind of mistake
-EXIT_ERROR, EXIT_USAGE = 1, 2
+EXIT_ERROR = 1
 
 app = typer.Typer(
     name="dockyard",

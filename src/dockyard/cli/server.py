@@ -21,7 +21,10 @@ def start(
     port: Annotated[
         int | None,
         typer.Option(
-            metavar="PORT", help="Port to listen on [default: the server_port setting, 4200]."
+            min=1,
+            max=65535,
+            metavar="PORT",
+            help="Port to listen on [default: the server_port setting, 4200].",
         ),
     ] = None,
     insecure: Annotated[

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dockyard.cli._common import PoolOption, open_client
+from dockyard.cli._common import PoolOption, build, open_client
 from dockyard.exceptions import DockyardError, NotFound
 
 if TYPE_CHECKING:
@@ -57,8 +57,12 @@ def start(
     Ctrl-C stops claiming, hands back claimed runs not yet started, and leaves started runs
     to finish on their own.
     """
+    from dockyard._names import name_problem
     from dockyard.workers import worker_class
 
+    problem = name_problem(name) if name is not None else None
+    if problem:
+        raise DockyardError(f"--name {name!r} {problem}")
     if worker_type is not None:
         worker_class(worker_type)  # a type with no worker here fails before a pool is made
     with open_client() as client:
@@ -87,7 +91,8 @@ def _pool(client: Client, name: str, worker_type: str | None) -> WorkPool:
                 f"`dockyard work-pool create {name} --type process`, or pass --type to "
                 "`dockyard worker start` to create it"
             ) from None
-        pool = client.create_work_pool(schemas.WorkPoolCreate(name=name, type=worker_type))
+        request = build(schemas.WorkPoolCreate, name=name, type=worker_type)
+        pool = client.create_work_pool(request)
         out.say(f"Created work pool '{pool.name}' of type {pool.type}.")
     if worker_type is not None and pool.type != worker_type:
         raise DockyardError(

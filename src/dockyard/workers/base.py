@@ -28,6 +28,7 @@ from typing import Any
 
 from dockyard import job_templates
 from dockyard import settings as settings_module
+from dockyard._printable import printable
 from dockyard.client import AsyncClient
 from dockyard.exceptions import ApiError, LaunchError, ServerUnreachable
 from dockyard.schemas import ClaimedRun, ClaimRequest, FlowRunUpdate
@@ -324,5 +325,13 @@ def _ensure_logging() -> None:
         logger.setLevel(logging.INFO)
     if not logger.hasHandlers():
         handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s | %(message)s", "%H:%M:%S"))
+        handler.setFormatter(_PrintableFormatter("%(asctime)s | %(message)s", "%H:%M:%S"))
         logger.addHandler(handler)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """A worker's lines hold what the server and runs said (state messages, errors): their
+    control characters are shown as escapes, never acted on by the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record), lines=True)
