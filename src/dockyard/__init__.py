@@ -33,10 +33,12 @@ from dockyard.sdk.tasks import Task, task
 if TYPE_CHECKING:
     from dockyard.sdk.cache import task_input_hash
     from dockyard.sdk.context import FlowRunContext, TaskRunContext, get_run_context
-    from dockyard.sdk.futures import FutureList, TaskFuture, unmapped
+    from dockyard.sdk.futures import FutureList, TaskFuture
     from dockyard.sdk.images import DeploymentImage
-    from dockyard.sdk.logs import get_logger
+    from dockyard.sdk.logs import get_logger, get_run_logger
     from dockyard.sdk.serve import serve
+    from dockyard.sdk.tags import tags
+    from dockyard.utilities.annotations import allow_failure, quote, unmapped
 
 __all__ = [
     "DeploymentImage",
@@ -47,10 +49,14 @@ __all__ = [
     "TaskFuture",
     "TaskRunContext",
     "__version__",
+    "allow_failure",
     "flow",
     "get_logger",
     "get_run_context",
+    "get_run_logger",
+    "quote",
     "serve",
+    "tags",
     "task",
     "task_input_hash",
     "unmapped",
@@ -60,12 +66,16 @@ __all__ = [
 _LAZY = {
     "DeploymentImage": "dockyard.sdk.images",
     "get_logger": "dockyard.sdk.logs",
+    "get_run_logger": "dockyard.sdk.logs",
+    "tags": "dockyard.sdk.tags",
     "get_run_context": "dockyard.sdk.context",
     "FlowRunContext": "dockyard.sdk.context",
     "TaskRunContext": "dockyard.sdk.context",
     "TaskFuture": "dockyard.sdk.futures",
     "FutureList": "dockyard.sdk.futures",
-    "unmapped": "dockyard.sdk.futures",
+    "unmapped": "dockyard.utilities.annotations",
+    "allow_failure": "dockyard.utilities.annotations",
+    "quote": "dockyard.utilities.annotations",
     "task_input_hash": "dockyard.sdk.cache",
     "serve": "dockyard.sdk.serve",
 }

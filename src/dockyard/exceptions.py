@@ -14,7 +14,13 @@
     ├── InvalidSetting            a setting's value does not fit its type or range
     ├── FlowRunAborted            the server fenced off this run (its lease is no longer ours)
     ├── ParameterValidationError  a flow's parameter does not fit its type hint (a ValueError)
-    └── LaunchError               a worker could not start a run's infrastructure
+    ├── LaunchError               a worker could not start a run's infrastructure
+    ├── MissingContextError       called outside a flow or task run (also a RuntimeError)
+    ├── MissingResult             State.result(): the state holds no result
+    ├── UnfinishedRun             State.result(): the state is not final
+    ├── FailedRun                 State.result(): a FAILED state without an exception
+    ├── CrashedRun                State.result(): a CRASHED state
+    └── CancelledRun              State.result(): a CANCELLED state
 
     FlowRunTerminated             (a BaseException) the engine running the flow got SIGTERM
 
@@ -27,19 +33,25 @@ from typing import Any
 
 __all__ = [
     "ApiError",
+    "CancelledRun",
     "Conflict",
+    "CrashedRun",
     "DockyardError",
+    "FailedRun",
     "FlowRunAborted",
     "FlowRunTerminated",
     "IncompatibleServer",
     "InvalidInput",
     "InvalidSetting",
     "LaunchError",
+    "MissingContextError",
+    "MissingResult",
     "NotFound",
     "ParameterValidationError",
     "ServerError",
     "ServerUnreachable",
     "Unauthorized",
+    "UnfinishedRun",
 ]
 
 
@@ -149,3 +161,31 @@ class LaunchError(DockyardError):
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class MissingContextError(DockyardError, RuntimeError):
+    """Raised when something that needs a running flow or task (``get_run_logger()``) is
+    called outside one."""
+
+
+class MissingResult(DockyardError):
+    """Raised by ``State.result()`` when the state holds no result to give back."""
+
+
+class UnfinishedRun(DockyardError):
+    """Raised by ``State.result()`` for a state that is not final: the run has no result
+    yet."""
+
+
+class FailedRun(DockyardError):
+    """Raised by ``State.result()`` for a FAILED state that holds no exception of its own
+    (one made with ``Failed(message=...)``); the message is the state's."""
+
+
+class CrashedRun(DockyardError):
+    """Raised by ``State.result()`` for a CRASHED state: the run's process or its
+    infrastructure ended before the run could report its end."""
+
+
+class CancelledRun(DockyardError):
+    """Raised by ``State.result()`` for a CANCELLED state."""

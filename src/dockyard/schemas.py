@@ -239,7 +239,9 @@ class ScheduleCreate(Model):
     The server refuses (422, naming the field) a schedule whose times come closer together
     than its minimum interval (``DOCKYARD_SCHEDULER_MIN_INTERVAL_SECONDS``, 10 s by default),
     or that has no start time in the next ten years. An ``rrule`` is one RRULE, without
-    COUNT. An ``anchor_date`` without a zone is read in ``timezone``.
+    COUNT. An ``anchor_date`` without a zone is read in ``timezone``; one with an offset is
+    that instant (stored in UTC). An anchor that is not a time of years 1 to 9999 both in UTC
+    and in ``timezone`` is refused (``schedules.anchor_date``).
     """
 
     cron: Annotated[str, Field(max_length=200), TEXT] | None = None

@@ -14,7 +14,7 @@ import dockyard
 from dockyard import Flow, Task, flow, task
 
 
-def test_bare_decorators_name_after_the_function_with_dashes() -> None:
+def test_bare_decorators_name_flows_with_dashes_and_tasks_as_written() -> None:
     @flow
     def get_repo_info() -> None:
         """Read a repository's statistics."""
@@ -25,7 +25,7 @@ def test_bare_decorators_name_after_the_function_with_dashes() -> None:
 
     assert isinstance(get_repo_info, Flow) and isinstance(fetch_page, Task)
     assert get_repo_info.name == "get-repo-info"
-    assert fetch_page.name == "fetch-page"
+    assert fetch_page.name == "fetch_page"
     assert get_repo_info.description == "Read a repository's statistics."
     assert get_repo_info.__name__ == "get_repo_info"
     assert fetch_page.task_key.endswith("fetch_page")
@@ -65,8 +65,8 @@ def test_keyword_options_are_recorded_and_checked() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"name": "a/b"}, "without '/'"),
-        ({"name": ""}, "without '/'"),
+        ({"name": "a/b"}, "must not contain '/'"),
+        ({"name": ""}, "must not be empty"),
         ({"retries": -1}, "retries"),
         ({"retry_delay_seconds": "soon"}, "retry_delay_seconds"),
         ({"retry_delay_seconds": [-1]}, "negative"),

@@ -94,8 +94,10 @@ class ServerApi:
         parameters: dict[str, Any],
         parent_flow_run_id: uuid.UUID | None,
         tags: list[str],
+        name: str | None = None,
     ) -> tuple[uuid.UUID, str, uuid.UUID | None]:
-        """Create a RUNNING run; return its id, name and lease token.
+        """Create a RUNNING run (named ``name``, else by the server); return its id, name and
+        lease token.
 
         Raises:
             ServerUnreachable: no server answered (tried once, no retries).
@@ -107,6 +109,8 @@ class ServerApi:
             "tags": tags,
             "idempotency_key": str(uuid.uuid4()),
         }
+        if name is not None:
+            body["name"] = name
         run = self.transport.request("POST", "/flow-runs", body, attempts=1)
         token = run.get("lease_token")
         return uuid.UUID(run["id"]), str(run["name"]), uuid.UUID(token) if token else None

@@ -21,6 +21,7 @@ from dockyard.exceptions import ApiError, DockyardError
 if TYPE_CHECKING:
     from dockyard import schemas
     from dockyard.client import Client
+    from dockyard.schedules import Schedule
     from dockyard.sdk.flows import Flow
     from dockyard.sdk.images import DeploymentImage
 
@@ -45,8 +46,8 @@ class Deployment:
         concurrency_limit: most runs of it at once.
         crash_retries: how many times a CRASHED run is scheduled again.
         paused: its scheduled runs wait until it is resumed.
-        schedules: its schedules (``{"cron": ..., "timezone": ...}``, ``{"interval": s}``,
-            ``{"rrule": ...}``); registering replaces the deployment's schedules with these.
+        schedules: its schedules, as ``ScheduleCreate`` bodies (see :func:`schedule_specs`);
+            registering replaces the deployment's schedules with these.
         catchup: what to do with missed scheduled runs: ``latest``, ``all`` or ``skip``.
         max_lateness_seconds: a run later than this is cancelled instead of started.
     """
@@ -63,7 +64,7 @@ class Deployment:
     concurrency_limit: int | None = None
     crash_retries: int = 0
     paused: bool = False
-    schedules: tuple[Mapping[str, Any], ...] = ()
+    schedules: tuple[Schedule | Mapping[str, Any], ...] = ()
     catchup: str = "latest"
     max_lateness_seconds: float | None = None
     image: str | None = None
@@ -79,6 +80,7 @@ class Deployment:
         Raises:
             DockyardError: the flow cannot be located, or a parameter is unknown or not JSON.
         """
+        from dockyard.schedules import request_of
         from dockyard.sdk.sources import locate
 
         source = self.flow.source or locate(self.flow)
@@ -99,7 +101,7 @@ class Deployment:
             "concurrency_limit": self.concurrency_limit,
             "crash_retries": self.crash_retries,
             "paused": self.paused,
-            "schedules": [dict(spec) for spec in self.schedules],
+            "schedules": [request_of(spec) for spec in self.schedules],
             "catchup": self.catchup,
             "max_lateness_seconds": self.max_lateness_seconds,
             "image": self.image,
@@ -108,31 +110,43 @@ class Deployment:
 
 def schedule_specs(
     *,
-    cron: str | None = None,
-    interval: float | timedelta | None = None,
-    rrule: str | None = None,
-    timezone: str = "UTC",
+    cron: str | Iterable[str] | None = None,
+    interval: float | timedelta | Iterable[float | timedelta] | None = None,
+    rrule: str | Iterable[str] | None = None,
+    timezone: str | None = None,
     anchor_date: datetime | None = None,
-    schedules: Iterable[Mapping[str, Any]] = (),
+    schedule: Schedule | Mapping[str, Any] | None = None,
+    schedules: Iterable[Schedule | Mapping[str, Any]] = (),
 ) -> tuple[dict[str, Any], ...]:
-    """The schedules that ``cron=``, ``interval=``, ``rrule=`` and ``schedules=`` describe."""
-    specs: list[dict[str, Any]] = [dict(spec) for spec in schedules]
-    extra: dict[str, Any] = {"timezone": timezone}
-    if anchor_date is not None:
-        extra["anchor_date"] = anchor_date.isoformat()
-    if cron is not None:
-        specs.append({"cron": cron, **extra})
-    if interval is not None:
-        seconds = interval.total_seconds() if isinstance(interval, timedelta) else interval
-        specs.append({"interval": float(seconds), **extra})
-    if rrule is not None:
-        specs.append({"rrule": rrule, **extra})
-    for spec in specs:
-        if isinstance(spec.get("interval"), timedelta):
-            spec["interval"] = spec["interval"].total_seconds()
-        if isinstance(spec.get("anchor_date"), datetime):
-            spec["anchor_date"] = spec["anchor_date"].isoformat()
-    return tuple(specs)
+    """The ``ScheduleCreate`` bodies that the keywords of ``deploy()`` and the like describe.
+
+    ``cron``, ``interval`` and ``rrule`` each make one schedule, or one per item of an
+    iterable, in ``timezone`` from ``anchor_date`` (see :func:`dockyard.schedules.Interval`);
+    ``schedule`` and ``schedules`` add :class:`~dockyard.schedules.Schedule` objects and
+    dicts.
+
+    Raises:
+        DockyardError: a schedule is malformed (see :mod:`dockyard.schedules`).
+    """
+    from dockyard.schedules import Cron, Interval, RRule, Schedule, request_of
+
+    made: list[Schedule | Mapping[str, Any]] = [Cron(c, timezone) for c in _each(cron)]
+    made += [Interval(i, anchor_date, timezone) for i in _each(interval)]
+    made += [RRule(r, timezone, anchor_date=anchor_date) for r in _each(rrule)]
+    if schedule is not None:
+        made.append(schedule)
+    # one schedule given as schedules= is taken as a list of one
+    made += [schedules] if isinstance(schedules, Schedule | Mapping) else schedules
+    return tuple(request_of(spec) for spec in made)
+
+
+def _each(value: Any) -> list[Any]:
+    """A keyword's value as a list: None is none, text or a number is one."""
+    if value is None:
+        return []
+    if isinstance(value, str | int | float | timedelta):
+        return [value]
+    return list(value)
 
 
 def quoted(name: str) -> str:

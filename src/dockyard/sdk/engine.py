@@ -16,7 +16,10 @@ It is what infrastructure (a worker's subprocess or container) starts for each r
    writes to stdout and stderr as logs; exit 0 if it COMPLETED, 1 otherwise.
 
 On SIGTERM the flow stops at once and the run ends CANCELLED if it was asked to cancel,
-CRASHED otherwise (:mod:`dockyard.sdk.termination`); the process then exits at once.
+CRASHED otherwise (:mod:`dockyard.sdk.termination`), and the flow's ``on_cancellation`` or
+``on_crashed`` hooks run; the process then exits. A run whose process is gone before it
+could call them (SIGKILL, out of memory) gets them from ``python -m dockyard.engine --hooks
+FLOW_RUN_ID`` (:func:`run_hooks`), started once the run is CANCELLED or CRASHED.
 
 **A final state is never lost.** The engine waits for a server that does not answer while
 the run's lease allows (:func:`dockyard.sdk.tracking.report_final`). A final state it could
@@ -49,11 +52,12 @@ from dockyard.sdk.pull import PullSteps
 from dockyard.sdk.termination import Termination
 
 if TYPE_CHECKING:
+    from dockyard.sdk.context import RunRecord
     from dockyard.sdk.flows import Flow
     from dockyard.sdk.tracking import RunHandle
     from dockyard.settings import Settings
 
-__all__ = ["FINAL_STATE_MARKER", "Engine", "hand_over", "main"]
+__all__ = ["FINAL_STATE_MARKER", "Engine", "hand_over", "main", "run_hooks"]
 
 EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE, EXIT_UNREPORTED = 0, 1, 2, 3
 # Starts the line that hands a final state to the worker; the worker's reader
@@ -62,6 +66,10 @@ FINAL_STATE_MARKER = "::dockyard-final-state::"
 LEASE_TOKEN_ENV = "DOCKYARD_LEASE_TOKEN"
 STARTABLE = ("SCHEDULED", "PENDING")
 USAGE = "usage: python -m dockyard.engine FLOW_RUN_ID"
+HOOKS_USAGE = "usage: python -m dockyard.engine --hooks FLOW_RUN_ID"
+# The final states whose hooks `--hooks` calls: those a run can be given once its process
+# is gone (its worker saw it killed, or cancelled it).
+HOOKED_STATES = ("CANCELLED", "CRASHED")
 
 
 def _say(message: str) -> None:
@@ -92,6 +100,8 @@ class Engine:
         self.api = api or ServerApi(settings.api_url, settings.api_key)
         self.termination = Termination()
         self.pull_steps = PullSteps()
+        # what the server said of the run and its deployment, for the flow's run context
+        self.record: RunRecord | None = None
 
     @property
     def terminated(self) -> bool:
@@ -205,6 +215,9 @@ class Engine:
             given = flow.signature.bind((), parameters)
         except TypeError as exc:
             raise DockyardError(f"the run's parameters do not fit the flow: {exc}") from None
+        from dockyard.sdk.context import RunRecord
+
+        self.record = RunRecord.from_server(run, deployment, parameters)
         return flow, given
 
     def fail(self, handle: RunHandle, message: str) -> int:
@@ -252,7 +265,9 @@ class Engine:
 
                     asyncio.run(self._run_async(flow, given, handle))
                 else:
-                    run_flow_sync(flow, given, handle=handle, settings=self.settings)
+                    run_flow_sync(
+                        flow, given, handle=handle, settings=self.settings, record=self.record
+                    )
             except BaseException:
                 # the run recorded how it ended and the run logger printed it
                 return EXIT_FAILED
@@ -269,7 +284,9 @@ class Engine:
         assert task is not None
         self.termination.cancel_on_signal(task)
         try:
-            return await run_flow_async(flow, given, handle=handle, settings=self.settings)
+            return await run_flow_async(
+                flow, given, handle=handle, settings=self.settings, record=self.record
+            )
         finally:
             self.termination.restore()
 
@@ -307,16 +324,81 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
+def run_hooks(run_id: uuid.UUID, settings: Settings, api: ServerApi | None = None) -> int:
+    """Call the ``on_cancellation`` or ``on_crashed`` hooks of a run whose process is gone.
+
+    A run killed (SIGKILL, out of memory) or cancelled by its worker ends CANCELLED or
+    CRASHED without its engine calling its hooks; ``python -m dockyard.engine --hooks
+    FLOW_RUN_ID`` loads its deployment's flow as the engine does (pull steps, entrypoint)
+    and calls them, with what they log added to the run's logs. Returns the exit status.
+    """
+    from dockyard.sdk import hooks
+    from dockyard.sdk.context import FLOW_RUN, FlowRunContext, RunRecord
+    from dockyard.sdk.entrypoints import load_flow
+    from dockyard.sdk.states import from_server
+    from dockyard.sdk.tracking import RunHandle, Tracker
+
+    api = api or ServerApi(settings.api_url, settings.api_key)
+    pull_steps = PullSteps()
+    try:
+        run = api.read_flow_run(run_id)
+        if run["state"] not in HOOKED_STATES:
+            raise DockyardError(f"it is {run['state']}, not {' or '.join(HOOKED_STATES)}")
+        if not run.get("deployment_id"):
+            raise DockyardError("it has no deployment to load its flow from")
+        # read masked: the run is final, so no lease reveals its pull steps' credentials
+        deployment: dict[str, Any] = api.transport.get(f"/deployments/{run['deployment_id']}")
+        base = pull_steps.run(deployment.get("pull_steps") or [], deployment.get("path"))
+        flow = load_flow(deployment["entrypoint"], base, run["flow_name"])
+        parameters = {**(deployment.get("parameters") or {}), **(run.get("parameters") or {})}
+        state = from_server(run["state"], run.get("state_message"))
+        if not hooks.flow_hooks_for(flow, state.type):
+            return EXIT_COMPLETED
+        tracker = Tracker(api, lease_seconds=settings.lease_seconds)
+        context = FlowRunContext(
+            flow=flow,
+            handle=RunHandle(run_id, str(run["name"])),
+            parameters=parameters,
+            parent=None,
+            tracker=tracker,
+            settings=settings,
+            log_prints=False,
+            record=RunRecord.from_server(run, deployment, parameters),
+        )
+        token = FLOW_RUN.set(context)
+        try:
+            hooks.run_flow_hooks(context, state)
+        finally:
+            FLOW_RUN.reset(token)
+            tracker.close()
+    except DockyardError as exc:
+        _say(f"cannot call the hooks of flow run {run_id}: {exc}")
+        return EXIT_FAILED
+    finally:
+        pull_steps.cleanup()
+    return EXIT_COMPLETED
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run ``python -m dockyard.engine FLOW_RUN_ID``; return the exit status."""
+    """Run ``python -m dockyard.engine [--hooks] FLOW_RUN_ID``; return the exit status."""
     args = sys.argv[1:] if argv is None else argv
+    called_hooks = bool(args) and args[0] == "--hooks"
+    if called_hooks:
+        args = args[1:]
+    usage = HOOKS_USAGE if called_hooks else USAGE
     if len(args) != 1 or args[0] in ("-h", "--help"):
-        _say(USAGE)
+        _say(usage)
         return EXIT_USAGE
     run_id = _uuid(args[0])
     if run_id is None:
-        _say(f"{args[0]!r} is not a flow run id\n{USAGE}")
+        _say(f"{args[0]!r} is not a flow run id\n{usage}")
         return EXIT_USAGE
+    if called_hooks:
+        try:
+            return run_hooks(run_id, settings_module.load())
+        except DockyardError as exc:
+            _say(str(exc))
+            return EXIT_FAILED
     try:
         settings = settings_module.load()
         engine = Engine(

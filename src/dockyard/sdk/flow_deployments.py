@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import uuid
 
+    from dockyard.schedules import Schedule
     from dockyard.sdk.deployments import Deployment
     from dockyard.sdk.flows import Flow
     from dockyard.sdk.images import DeploymentImage
@@ -39,12 +40,13 @@ class DeploymentMethods:
         concurrency_limit: int | None = None,
         crash_retries: int = 0,
         paused: bool = False,
-        cron: str | None = None,
-        interval: float | timedelta | None = None,
-        rrule: str | None = None,
-        timezone: str = "UTC",
+        cron: str | Iterable[str] | None = None,
+        interval: float | timedelta | Iterable[float | timedelta] | None = None,
+        rrule: str | Iterable[str] | None = None,
+        timezone: str | None = None,
         anchor_date: datetime | None = None,
-        schedules: Iterable[Mapping[str, Any]] = (),
+        schedule: Schedule | Mapping[str, Any] | None = None,
+        schedules: Iterable[Schedule | Mapping[str, Any]] = (),
         catchup: str = "latest",
         max_lateness_seconds: float | None = None,
     ) -> Deployment:
@@ -70,6 +72,7 @@ class DeploymentMethods:
                 rrule=rrule,
                 timezone=timezone,
                 anchor_date=anchor_date,
+                schedule=schedule,
                 schedules=schedules,
             ),
             catchup=catchup,
@@ -90,12 +93,13 @@ class DeploymentMethods:
         concurrency_limit: int | None = None,
         crash_retries: int = 0,
         paused: bool = False,
-        cron: str | None = None,
-        interval: float | timedelta | None = None,
-        rrule: str | None = None,
-        timezone: str = "UTC",
+        cron: str | Iterable[str] | None = None,
+        interval: float | timedelta | Iterable[float | timedelta] | None = None,
+        rrule: str | Iterable[str] | None = None,
+        timezone: str | None = None,
         anchor_date: datetime | None = None,
-        schedules: Iterable[Mapping[str, Any]] = (),
+        schedule: Schedule | Mapping[str, Any] | None = None,
+        schedules: Iterable[Schedule | Mapping[str, Any]] = (),
         catchup: str = "latest",
         max_lateness_seconds: float | None = None,
         image: str | DeploymentImage | None = None,
@@ -121,10 +125,16 @@ class DeploymentMethods:
             concurrency_limit: most runs of it at once.
             crash_retries: how many times a CRASHED run is scheduled again.
             paused: its runs wait until it is resumed.
-            cron, interval, rrule: a schedule (``interval`` in seconds or a timedelta), in
-                ``timezone``; ``anchor_date`` is where intervals and rrules start.
-            schedules: more schedules, as ``{"cron": ..., "timezone": ...}`` and the like.
-                The deployment's schedules become exactly those given (none: none).
+            cron, interval, rrule: a schedule each (``interval`` in seconds or a
+                timedelta), or one per item of a list of them.
+            timezone: the IANA zone their times are read in; default: the zone of
+                ``anchor_date`` when it has a named one, else UTC.
+            anchor_date: where intervals and rrules start; without a zone it is a
+                wall-clock time in ``timezone``, with one it is that instant.
+            schedule, schedules: more schedules: ``Cron(...)``, ``Interval(...)``,
+                ``RRule(...)`` of :mod:`dockyard.schedules`, or dicts such as
+                ``{"cron": ..., "timezone": ...}``. The deployment's schedules become
+                exactly those given (none: none).
             catchup: missed scheduled runs: ``latest`` (default), ``all`` or ``skip``.
             max_lateness_seconds: a run later than this is cancelled instead of started.
             image: run the flow in this image (``"name:tag"`` or a ``DeploymentImage``),
@@ -154,6 +164,7 @@ class DeploymentMethods:
             rrule=rrule,
             timezone=timezone,
             anchor_date=anchor_date,
+            schedule=schedule,
             schedules=schedules,
             catchup=catchup,
             max_lateness_seconds=max_lateness_seconds,
@@ -177,12 +188,14 @@ class DeploymentMethods:
         version: str | None = None,
         concurrency_limit: int | None = None,
         crash_retries: int = 0,
-        cron: str | None = None,
-        interval: float | timedelta | None = None,
-        rrule: str | None = None,
-        timezone: str = "UTC",
+        paused: bool = False,
+        cron: str | Iterable[str] | None = None,
+        interval: float | timedelta | Iterable[float | timedelta] | None = None,
+        rrule: str | Iterable[str] | None = None,
+        timezone: str | None = None,
         anchor_date: datetime | None = None,
-        schedules: Iterable[Mapping[str, Any]] = (),
+        schedule: Schedule | Mapping[str, Any] | None = None,
+        schedules: Iterable[Schedule | Mapping[str, Any]] = (),
         catchup: str = "latest",
         max_lateness_seconds: float | None = None,
     ) -> None:
@@ -202,11 +215,13 @@ class DeploymentMethods:
             version=version,
             concurrency_limit=concurrency_limit,
             crash_retries=crash_retries,
+            paused=paused,
             cron=cron,
             interval=interval,
             rrule=rrule,
             timezone=timezone,
             anchor_date=anchor_date,
+            schedule=schedule,
             schedules=schedules,
             catchup=catchup,
             max_lateness_seconds=max_lateness_seconds,

@@ -24,15 +24,34 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from dockyard import settings as settings_module
-from dockyard.exceptions import ApiError, DockyardError, FlowRunAborted, ServerUnreachable
+from dockyard._names import name_problem
+from dockyard.exceptions import (
+    ApiError,
+    DockyardError,
+    FlowRunAborted,
+    ServerUnreachable,
+    UnfinishedRun,
+)
 from dockyard.sdk import logs
-from dockyard.sdk.context import FLOW_RUN, TASK_RUN, FlowRunContext
-from dockyard.sdk.options import retry_delay
+from dockyard.sdk.cache import run_results
+from dockyard.sdk.context import FLOW_RUN, TASK_RUN, FlowRunContext, RunRecord
+from dockyard.sdk.futures import (
+    NOT_READY,
+    UpstreamNotReady,
+    check_upstream,
+    failed_state,
+    flow_final_state,
+    result_of,
+)
+from dockyard.sdk.options import render_run_name, retry_delay
 from dockyard.sdk.results import describe_failure, json_safe, result_for_server
 from dockyard.sdk.shipping import FLUSH_TIMEOUT
+from dockyard.sdk.states import State, StateType, to_server
+from dockyard.sdk.tags import current_tags, merge_tags
 from dockyard.sdk.timeouts import await_with_timeout, call_with_timeout
 from dockyard.sdk.tracking import LeaseRenewer, LocalTracker, RunHandle, Tracker, warn
 
@@ -43,7 +62,14 @@ if TYPE_CHECKING:
 __all__ = ["FlowRunner", "call_flow", "run_flow_async", "run_flow_sync"]
 
 
-def call_flow(flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def call_flow(
+    flow: Flow[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    return_state: bool = False,
+    wait_for: Any = None,
+) -> Any:
     """Run ``flow`` for one call (what ``Flow.__call__`` does); a coroutine if it is async.
 
     Raises:
@@ -51,8 +77,21 @@ def call_flow(flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
     """
     given = flow.signature.bind(args, kwargs)
     if flow.isasync:
-        return run_flow_async(flow, given)
-    return run_flow_sync(flow, given)
+        return run_flow_async(flow, given, return_state=return_state, wait_for=wait_for)
+    return run_flow_sync(flow, given, return_state=return_state, wait_for=wait_for)
+
+
+def _upstream(flow: Flow[..., Any], wait_for: Any, return_state: bool) -> State | None:
+    """Wait for the runs in a call's ``wait_for``. If one did not complete, the flow does
+    not run (no run is made): return a PENDING state named NotReady, or raise
+    UnfinishedRun; None when the flow may run."""
+    try:
+        check_upstream(wait_for)
+    except UpstreamNotReady as exc:
+        if return_state:
+            return State(StateType.PENDING, NOT_READY, str(exc))
+        raise UnfinishedRun(f"flow {flow.name!r} did not run: {exc}") from None
+    return None
 
 
 class FlowRunner:
@@ -63,6 +102,7 @@ class FlowRunner:
         given: the arguments of the call, by parameter name (defaults not applied).
         handle: an existing run to run (the engine's), instead of creating one.
         settings: the settings of a top-level run (read here when not given).
+        record: what the server said of the existing run (the engine's), for its context.
     """
 
     def __init__(
@@ -72,6 +112,7 @@ class FlowRunner:
         *,
         handle: RunHandle | None = None,
         settings: Settings | None = None,
+        record: RunRecord | None = None,
     ) -> None:
         self.flow = flow
         self.given = given
@@ -79,6 +120,7 @@ class FlowRunner:
         self.parent = FLOW_RUN.get()
         self._handle = handle
         self._settings = settings
+        self._record = record
         self.owns_tracker = self.parent is None
         self.context: FlowRunContext | None = None
         self.logger = logging.getLogger(logs.FLOW_LOGGER)
@@ -99,8 +141,9 @@ class FlowRunner:
             settings = self._settings or settings_module.load()
             tracker = self._open_tracker(settings)
         handle = self._handle
+        tags = merge_tags(self.flow.tags, current_tags())
         if handle is None:
-            tracker, handle = self._create_run(tracker, settings)
+            tracker, handle = self._create_run(tracker, settings, tags)
         log_prints = self.flow.log_prints
         if log_prints is None:
             log_prints = parent.log_prints if parent is not None else False
@@ -114,6 +157,13 @@ class FlowRunner:
             tracker=tracker,
             settings=settings,
             log_prints=log_prints,
+            record=self._record,
+        )
+        if self._handle is None:
+            self.context.tags = list(tags)
+        # a run the engine runs may run again in a new process (a crash retry)
+        self.context.results = run_results(
+            self.flow, parent, settings, handle.id_text, engine_run=self._handle is not None
         )
         tracker.lease_keeper.start(handle)
         token = FLOW_RUN.set(self.context)
@@ -121,6 +171,8 @@ class FlowRunner:
             self.logger.info("running flow %r", self.flow.name)
         finally:
             FLOW_RUN.reset(token)
+        if self.flow.on_running_hooks:
+            self._hooks_running()
         return self.context
 
     def _open_tracker(self, settings: Settings) -> Tracker:
@@ -130,13 +182,22 @@ class FlowRunner:
         renewer = LeaseRenewer(api, settings.heartbeat_seconds)
         return Tracker(api, renewer, lease_seconds=settings.lease_seconds)
 
-    def _create_run(self, tracker: Tracker, settings: Settings) -> tuple[Tracker, RunHandle]:
+    def _create_run(
+        self, tracker: Tracker, settings: Settings, tags: tuple[str, ...]
+    ) -> tuple[Tracker, RunHandle]:
         request: dict[str, Any] = {
             "flow_name": self.flow.name,
             "parameters": json_safe(self.parameters),
             "parent": self.parent.handle if self.parent is not None else None,
-            "tags": list(self.flow.tags),
+            "tags": list(tags),
         }
+        if self.flow.flow_run_name is not None:
+            try:
+                request["name"] = self._run_name(tracker, settings, tags)
+            except BaseException:
+                if self.owns_tracker:
+                    tracker.close()
+                raise  # like arguments that do not fit: no run is made
         try:
             return tracker, tracker.start_run(**request)
         except ApiError:
@@ -152,6 +213,48 @@ class FlowRunner:
             )
             local = LocalTracker()
             return local, local.start_run(**request)
+
+    def _run_name(self, tracker: Tracker, settings: Settings, tags: tuple[str, ...]) -> str:
+        """The name the flow's ``flow_run_name`` gives the run about to be created.
+
+        A function runs in a provisional context of the run (its flow, parameters and
+        tags; its id is not known before the server makes it).
+
+        Raises:
+            ValueError: the name cannot be rendered, or is not a valid name.
+        """
+        flow = self.flow
+        assert flow.flow_run_name is not None
+        parameters = self._naming_parameters()
+        provisional = FlowRunContext(
+            flow=flow,
+            handle=RunHandle(uuid.UUID(int=0), flow.name),
+            parameters=parameters,
+            parent=self.parent,
+            tracker=tracker,
+            settings=settings,
+            log_prints=False,
+        )
+        provisional.tags = list(tags)
+        flow_token, task_token = FLOW_RUN.set(provisional), TASK_RUN.set(None)
+        try:
+            name = render_run_name(flow.flow_run_name, parameters, "flow", f"flow {flow.name!r}")
+        finally:
+            TASK_RUN.reset(task_token)
+            FLOW_RUN.reset(flow_token)
+        problem = name_problem(name)
+        if problem is not None:
+            raise ValueError(f"flow_run_name of flow {flow.name!r} gives {name!r}, which {problem}")
+        return name
+
+    def _naming_parameters(self) -> dict[str, Any]:
+        """The parameters a run name is made of: validated when they can be (a date passed
+        as text is a date), else as given (their validation fails the run once made)."""
+        if self.flow.validate_parameters:
+            with contextlib.suppress(Exception):
+                values: dict[str, Any] = self.flow.signature.validate(self.parameters, self.given)
+                return values
+        return self.parameters
 
     # ------------------------------------------------------------ during
 
@@ -184,17 +287,52 @@ class FlowRunner:
 
     def retrying(self) -> None:
         """Report the start of the next attempt."""
+        context = self._context()
+        context.run_count += 1
+        if context.results is not None:
+            context.results.new_attempt()
         self._set_state("RUNNING")
+        if self.flow.on_running_hooks:
+            self._hooks_running()
 
     # ------------------------------------------------------------ end
 
-    def completed(self, value: Any) -> None:
-        """Wait for submitted tasks, flush, and report COMPLETED with the result."""
+    def completed(self, value: Any) -> State:
+        """Wait for submitted tasks, flush, and report COMPLETED with the result; return
+        the final state.
+
+        A function that returned a State, or futures or States of runs of which one did not
+        complete, ends the run otherwise (:func:`~dockyard.sdk.futures.flow_final_state`).
+        """
         context = self._context()
         context.wait_for_tasks()
         context.handle.check()
+        state = flow_final_state(value)
+        if state.type is not StateType.COMPLETED:
+            self._returned(state)
+            return state
+        value = state.data
         self.logger.info("finished in state COMPLETED")
+        results = context.results
+        if results is not None:
+            results.keep_flow_result(context.handle.id_text, value)
         self._end("COMPLETED", result=result_for_server(value))
+        if results is not None and self._reported is not None:
+            results.end("COMPLETED")
+        self._hooks_final("COMPLETED", None, value)
+        return state
+
+    def _returned(self, state: State) -> None:
+        """Report the final state the function returned (one that is not COMPLETED)."""
+        context = self._context()
+        name = to_server(state)
+        self.logger.error("finished in state %s: %s", name, state.message)
+        if name == "CANCELLED":  # a live run is cancelled by way of CANCELLING
+            self._set_state("CANCELLING", message=state.message)
+        self._end(name, message=state.message)
+        if context.results is not None and self._reported is not None:
+            context.results.end(name)
+        self._hooks_final(name, state.message, result_of(state, raise_on_failure=False))
 
     def failed(self, exc: BaseException) -> None:
         """Wait for started tasks, flush, and report how the run ended.
@@ -217,6 +355,9 @@ class FlowRunner:
         self.logger.log(level, "finished in state %s: %s", state, message)
         with contextlib.suppress(FlowRunAborted):  # the flow's own exception is raised
             self._end(state, message=message)
+        if context.results is not None and self._reported is not None:
+            context.results.end(state)
+        self._hooks_final(state, message, exc)
 
     def _end(self, state: str, *, message: str | None = None, result: Any = None) -> None:
         """Flush and report the final state, unless it was reported already."""
@@ -226,6 +367,29 @@ class FlowRunner:
                 self._reported = context.tracker.end_run(
                     context.handle, state, message=message, result=result
                 )
+
+    # ------------------------------------------------------------ state hooks
+
+    _hooked = False  # the final state's hooks were called (once, whichever thread ends)
+
+    def _hooks_running(self) -> None:
+        """Call the flow's on_running hooks for the attempt starting."""
+        from dockyard.sdk import hooks
+
+        context = self._context()
+        hooks.run_flow_hooks(context, hooks.running_state(context.run_count))
+
+    def _hooks_final(self, state: str, message: str | None, outcome: Any) -> None:
+        """Call the flow's hooks for the final state just reported (``outcome``: the value,
+        or the exception); none when the server refused it (the run is not ours)."""
+        with self._ending:
+            if self._reported is None or self._hooked:
+                return
+            self._hooked = True
+        from dockyard.sdk import hooks
+
+        if hooks.flow_hooks_for(self.flow, state):
+            hooks.run_flow_hooks(self._context(), _final(state, message, outcome))
 
     def _final_state(self, exc: BaseException) -> tuple[str, str]:
         """The final state of a run that raised ``exc``, and its message."""
@@ -268,6 +432,12 @@ class FlowRunner:
         return f"flow run {self._context().handle.name!r}"
 
 
+def _final(state: str, message: str | None, outcome: Any) -> State:
+    from dockyard.sdk.states import from_server
+
+    return from_server(state, message, data=outcome)
+
+
 def _reason(exc: DockyardError) -> str:
     """Return why the server could not be reached, in a few words."""
     text = str(exc)
@@ -283,9 +453,18 @@ def run_flow_sync(
     *,
     handle: RunHandle | None = None,
     settings: Settings | None = None,
+    record: RunRecord | None = None,
+    return_state: bool = False,
+    wait_for: Any = None,
 ) -> Any:
-    """Run a plain-function flow as one flow run; return its value or raise its exception."""
-    runner = FlowRunner(flow, given, handle=handle, settings=settings)
+    """Run a plain-function flow as one flow run; return its value or raise its exception.
+
+    ``wait_for``: runs to wait for first. ``return_state``: return the run's final State
+    instead (an interrupt, or a run the server took back, is still raised).
+    """
+    if wait_for is not None and (not_ready := _upstream(flow, wait_for, return_state)):
+        return not_ready
+    runner = FlowRunner(flow, given, handle=handle, settings=settings, record=record)
     context = runner.start()
     flow_token, task_token = FLOW_RUN.set(context), TASK_RUN.set(None)
     try:
@@ -307,15 +486,17 @@ def run_flow_sync(
                 time.sleep(delay)
                 runner.retrying()
                 attempt += 1
-        runner.completed(value)
+        state = runner.completed(value)
     except BaseException as exc:
         runner.failed(exc)
+        if return_state and (failed := failed_state(exc)) is not None:
+            return failed
         raise
     finally:
         TASK_RUN.reset(task_token)
         FLOW_RUN.reset(flow_token)
         runner.close()
-    return value
+    return state if return_state else result_of(state)
 
 
 async def run_flow_async(
@@ -324,14 +505,22 @@ async def run_flow_async(
     *,
     handle: RunHandle | None = None,
     settings: Settings | None = None,
+    record: RunRecord | None = None,
+    return_state: bool = False,
+    wait_for: Any = None,
 ) -> Any:
-    """Run an ``async def`` flow as one flow run; return its value or raise its exception.
+    """Run an ``async def`` flow as one flow run; return its value or raise its exception
+    (``return_state``, ``wait_for``: as for :func:`run_flow_sync`).
 
     Calls to the server run in a worker thread, so the event loop never waits on them.
     """
     import asyncio
 
-    runner = FlowRunner(flow, given, handle=handle, settings=settings)
+    if wait_for is not None:
+        not_ready = await asyncio.to_thread(_upstream, flow, wait_for, return_state)
+        if not_ready is not None:
+            return not_ready
+    runner = FlowRunner(flow, given, handle=handle, settings=settings, record=record)
     context = await asyncio.to_thread(runner.start)
     flow_token, task_token = FLOW_RUN.set(context), TASK_RUN.set(None)
     try:
@@ -353,12 +542,14 @@ async def run_flow_async(
                 await asyncio.sleep(delay)
                 await asyncio.to_thread(runner.retrying)
                 attempt += 1
-        await asyncio.to_thread(runner.completed, value)
+        state = await asyncio.to_thread(runner.completed, value)
     except BaseException as exc:
         await asyncio.to_thread(runner.failed, exc)
+        if return_state and (failed := failed_state(exc)) is not None:
+            return failed
         raise
     finally:
         TASK_RUN.reset(task_token)
         FLOW_RUN.reset(flow_token)
         await asyncio.to_thread(runner.close)
-    return value
+    return state if return_state else result_of(state)

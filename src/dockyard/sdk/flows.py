@@ -6,8 +6,8 @@ import. The machinery of a run (:mod:`dockyard.sdk.flow_runs`) is imported at th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from collections.abc import Callable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from dockyard.sdk import options as opt
 from dockyard.sdk.flow_deployments import DeploymentMethods
@@ -15,12 +15,16 @@ from dockyard.sdk.flow_deployments import DeploymentMethods
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from dockyard.sdk.persistence import ResultSerializer, ResultStorage
     from dockyard.sdk.sources import FlowSource
+    from dockyard.sdk.states import State
+    from dockyard.sdk.task_runners import TaskRunner
 
 __all__ = ["Flow", "flow"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+H = TypeVar("H", bound=Callable[..., Any])
 
 
 class Flow(opt.Definition, DeploymentMethods, Generic[P, R]):
@@ -33,9 +37,12 @@ class Flow(opt.Definition, DeploymentMethods, Generic[P, R]):
         fn: the decorated function.
         name: the flow's name on the server.
         isasync: whether ``fn`` is an ``async def``.
+        task_runner: the runner of the tasks its runs submit (None: the default).
     """
 
     kind = "flow"
+    on_cancellation_hooks: list[opt.StateHook]
+    on_crashed_hooks: list[opt.StateHook]
 
     def __init__(
         self,
@@ -45,12 +52,23 @@ class Flow(opt.Definition, DeploymentMethods, Generic[P, R]):
         description: str | None = None,
         version: str | None = None,
         retries: int = 0,
-        retry_delay_seconds: float | Iterable[float] = 0.0,
+        retry_delay_seconds: opt.RetryDelaySeconds = 0.0,
         timeout_seconds: float | None = None,
         log_prints: bool | None = None,
         validate_parameters: bool = True,
+        task_runner: TaskRunner | type[TaskRunner] | None = None,
+        persist_result: bool | None = None,
+        result_storage: ResultStorage | None = None,
+        result_serializer: ResultSerializer | None = None,
         tags: Iterable[str] = (),
+        flow_run_name: opt.RunName | None = None,
+        on_completion: Iterable[opt.StateHook] | None = None,
+        on_failure: Iterable[opt.StateHook] | None = None,
+        on_cancellation: Iterable[opt.StateHook] | None = None,
+        on_crashed: Iterable[opt.StateHook] | None = None,
+        on_running: Iterable[opt.StateHook] | None = None,
     ) -> None:
+        self._given = opt.given(locals())  # first: the keywords as given, for with_options
         self._define(
             fn,
             name=name,
@@ -64,13 +82,71 @@ class Flow(opt.Definition, DeploymentMethods, Generic[P, R]):
         )
         self.fn = fn
         self.validate_parameters = bool(validate_parameters)
+        self.task_runner = _check_task_runner(task_runner, self.name)
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        if any(o is not None for o in (persist_result, result_storage, result_serializer)):
+            from dockyard.sdk.cache_policies import check_flow_results
+
+            check_flow_results(
+                f"flow {self.name!r}", persist_result, result_storage, result_serializer
+            )
+        self.flow_run_name = opt.check_run_name(flow_run_name, "flow")
+        self._define_hooks(
+            on_completion=on_completion,
+            on_failure=on_failure,
+            on_cancellation=on_cancellation,
+            on_crashed=on_crashed,
+            on_running=on_running,
+        )
         self._source: FlowSource | None = None
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+    # As for Task.__call__: the call's own keywords are typed by the overloads after the first.
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    @overload
+    def __call__(
+        self: Flow[..., Coroutine[Any, Any, Any]],
+        *args: Any,
+        return_state: Literal[True],
+        wait_for: Iterable[Any] | None = None,
+        **kwargs: Any,
+    ) -> Coroutine[Any, Any, State]: ...
+
+    @overload
+    def __call__(
+        self,
+        *args: Any,
+        return_state: Literal[True],
+        wait_for: Iterable[Any] | None = None,
+        **kwargs: Any,
+    ) -> State: ...
+
+    @overload
+    def __call__(
+        self,
+        *args: Any,
+        return_state: Literal[False] = False,
+        wait_for: Iterable[Any],
+        **kwargs: Any,
+    ) -> R: ...
+
+    def __call__(  # type: ignore[misc]
+        self, *args: Any, return_state: bool = False, wait_for: Any = None, **kwargs: Any
+    ) -> Any:
+        """Run the flow as one flow run and return its value (or raise its exception).
+
+        Args:
+            return_state: return the run's final :class:`~dockyard.sdk.states.State`
+                instead; a failure is then not raised (``state.result()`` raises it).
+            wait_for: futures (or States) of task runs to wait for first; if one of them
+                did not complete, the flow does not run.
+        """
         from dockyard.sdk.flow_runs import call_flow
 
-        result: R = call_flow(self, args, kwargs)
-        return result
+        return call_flow(self, args, kwargs, return_state=return_state, wait_for=wait_for)
 
     def parameter_schema(self) -> dict[str, Any]:
         """Return the JSON schema of the flow's parameters.
@@ -82,10 +158,24 @@ class Flow(opt.Definition, DeploymentMethods, Generic[P, R]):
         return self.signature.schema(title=self.name)
 
     def with_options(self, **changes: Any) -> Flow[P, R]:
-        """Return a copy of this flow with some options changed (same keywords as ``@flow``)."""
-        copy = Flow(self.fn, **{**self._options(), **changes})
+        """Return a copy of this flow with some options changed (same keywords as ``@flow``).
+
+        Raises:
+            TypeError: a keyword is not an option of ``@flow``.
+        """
+        copy = Flow(self.fn, **self._changed(changes))
         copy._source = self._source
         return copy
+
+    def on_cancellation(self, fn: H) -> H:
+        """Decorator: also call ``fn(flow, flow_run, state)`` when a run ends CANCELLED."""
+        self.on_cancellation_hooks.append(opt.check_hooks(fn, "flow", "on_cancellation")[0])
+        return fn
+
+    def on_crashed(self, fn: H) -> H:
+        """Decorator: also call ``fn(flow, flow_run, state)`` when a run ends CRASHED."""
+        self.on_crashed_hooks.append(opt.check_hooks(fn, "flow", "on_crashed")[0])
+        return fn
 
     # ------------------------------------------------------------ deployments
 
@@ -100,8 +190,21 @@ class Flow(opt.Definition, DeploymentMethods, Generic[P, R]):
         copy._source = source
         return copy
 
-    def _options(self) -> dict[str, Any]:
-        return {**super()._options(), "validate_parameters": self.validate_parameters}
+
+def _check_task_runner(runner: Any, flow_name: str) -> TaskRunner | None:
+    """The flow's task runner: an instance (a runner class given is instantiated)."""
+    if runner is None:
+        return None
+    from dockyard.sdk.task_runners import TaskRunner
+
+    if isinstance(runner, type) and issubclass(runner, TaskRunner):
+        runner = runner()
+    if not isinstance(runner, TaskRunner):
+        raise TypeError(
+            f"flow {flow_name!r}: task_runner must be a task runner, such as "
+            f"ThreadPoolTaskRunner(max_workers=4) from dockyard.task_runners, not {runner!r}"
+        )
+    return runner
 
 
 class FlowDecorator:
@@ -123,11 +226,21 @@ class FlowDecorator:
         description: str | None = None,
         version: str | None = None,
         retries: int = 0,
-        retry_delay_seconds: float | Iterable[float] = 0.0,
+        retry_delay_seconds: opt.RetryDelaySeconds = 0.0,
         timeout_seconds: float | None = None,
         log_prints: bool | None = None,
         validate_parameters: bool = True,
+        task_runner: TaskRunner | type[TaskRunner] | None = None,
+        persist_result: bool | None = None,
+        result_storage: ResultStorage | None = None,
+        result_serializer: ResultSerializer | None = None,
         tags: Iterable[str] = (),
+        flow_run_name: opt.RunName | None = None,
+        on_completion: Iterable[opt.StateHook] | None = None,
+        on_failure: Iterable[opt.StateHook] | None = None,
+        on_cancellation: Iterable[opt.StateHook] | None = None,
+        on_crashed: Iterable[opt.StateHook] | None = None,
+        on_running: Iterable[opt.StateHook] | None = None,
     ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
     def __call__(
@@ -139,11 +252,21 @@ class FlowDecorator:
         description: str | None = None,
         version: str | None = None,
         retries: int = 0,
-        retry_delay_seconds: float | Iterable[float] = 0.0,
+        retry_delay_seconds: opt.RetryDelaySeconds = 0.0,
         timeout_seconds: float | None = None,
         log_prints: bool | None = None,
         validate_parameters: bool = True,
+        task_runner: TaskRunner | type[TaskRunner] | None = None,
+        persist_result: bool | None = None,
+        result_storage: ResultStorage | None = None,
+        result_serializer: ResultSerializer | None = None,
         tags: Iterable[str] = (),
+        flow_run_name: opt.RunName | None = None,
+        on_completion: Iterable[opt.StateHook] | None = None,
+        on_failure: Iterable[opt.StateHook] | None = None,
+        on_cancellation: Iterable[opt.StateHook] | None = None,
+        on_crashed: Iterable[opt.StateHook] | None = None,
+        on_running: Iterable[opt.StateHook] | None = None,
     ) -> Flow[P, R] | Callable[[Callable[P, R]], Flow[P, R]]:
         """Make a function a flow: ``@flow`` or ``@flow(name=..., retries=...)``.
 
@@ -153,26 +276,38 @@ class FlowDecorator:
             version: a version label recorded with the flow's deployments.
             retries: how many times a failed run is tried again.
             retry_delay_seconds: seconds to wait before each retry; a list gives one delay
-                per retry (the last one repeats).
+                per retry (the last one repeats); a function of the number of retries
+                returns that list (``exponential_backoff(10)``).
             timeout_seconds: fail a run attempt that takes longer (raises ``TimeoutError``).
             log_prints: send ``print`` output to the run's logs (it still prints); None
                 inherits from the enclosing run (off at the top level).
             validate_parameters: validate and coerce arguments from the type hints
                 (pydantic) before the function starts; a bad value fails the run and names
                 the parameter.
-            tags: labels recorded with each run.
+            task_runner: where the tasks a run submits (``.submit``, ``.map``) run: a
+                :class:`~dockyard.task_runners.TaskRunner` such as
+                ``ThreadPoolTaskRunner(max_workers=4)`` or ``ProcessPoolTaskRunner()``
+                (default: ``ThreadPoolTaskRunner()``); each run uses its own copy.
+            persist_result: write the run's result, and by default its tasks' results, to
+                the result storage (None: as the enclosing flow says, else the setting
+                ``DOCKYARD_RESULTS_PERSIST_BY_DEFAULT``). False also stops a deployment's
+                run from keeping its tasks' results for a crash retry.
+            result_storage: where the run and its tasks write results: a folder path, an
+                fsspec URL (with ``fsspec`` installed) or a storage object (default:
+                ``$DOCKYARD_HOME/storage``).
+            result_serializer: how results are written: ``"pickle"`` (default),
+                ``"json"``, ``"compressed/pickle"``, ``"compressed/json"`` or an object with
+                ``dumps``/``loads``.
+            tags: labels recorded with each run (with those of enclosing ``tags(...)``
+                blocks).
+            flow_run_name: each run's name: a template over the parameters
+                (``"{name}-on-{date:%A}"``), or a function returning it (default: a name
+                the server makes up).
+            on_completion, on_failure, on_cancellation, on_crashed: lists of
+                ``hook(flow, flow_run, state)`` called once a run ends in that state.
+            on_running: hooks called when a run starts, and at each retry.
         """
-        options: dict[str, Any] = {
-            "name": name,
-            "description": description,
-            "version": version,
-            "retries": retries,
-            "retry_delay_seconds": retry_delay_seconds,
-            "timeout_seconds": timeout_seconds,
-            "log_prints": log_prints,
-            "validate_parameters": validate_parameters,
-            "tags": tags,
-        }
+        options = opt.given(locals())  # first: every keyword above, as given
         if fn is None:
 
             def decorate(fn: Callable[P, R]) -> Flow[P, R]:

@@ -4,6 +4,9 @@
 When nothing answers at the API URL and that URL is on this machine (the default,
 ``http://127.0.0.1:4200/api``, or any loopback address and port), it starts one there on
 the default SQLite database, and stops it when serving stops.
+
+:func:`spawn_server` and :func:`stop_server` also start and stop the throwaway server of
+:func:`dockyard.testing.dockyard_test_harness`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,7 +25,7 @@ from dockyard.exceptions import DockyardError, ServerUnreachable
 from dockyard.sdk.transport import LeanTransport
 from dockyard.settings import Settings
 
-__all__ = ["ensure_server", "ui_url"]
+__all__ = ["ensure_server", "log_tail", "spawn_server", "stop_server", "ui_url"]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 START_TIMEOUT = 60.0
@@ -68,7 +71,7 @@ def ensure_server(settings: Settings) -> Iterator[subprocess.Popen[bytes] | None
     try:
         yield process
     finally:
-        _stop(process)
+        stop_server(process)
 
 
 def _log_path(settings: Settings) -> Path:
@@ -76,27 +79,36 @@ def _log_path(settings: Settings) -> Path:
     return settings.home / "serve-server.log"
 
 
-def _start(settings: Settings, host: str, port: int) -> subprocess.Popen[bytes]:
+def spawn_server(
+    host: str, port: int, env: Mapping[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    """Start ``dockyard server start --host HOST --port PORT`` with ``env``, its output in
+    ``log``; it does not wait for the server to answer. Stop it with :func:`stop_server`."""
     command = [sys.executable, "-m", "dockyard.cli.main", "server", "start"]
     command += ["--host", host, "--port", str(port)]
-    env = dict(os.environ)
-    if settings.api_key:
-        env["DOCKYARD_SERVER_API_KEY"] = settings.api_key
-    log = _log_path(settings)
     with log.open("wb") as output:
-        # its own session: a Ctrl-C meant for serve must not stop the server under it
-        process = subprocess.Popen(
+        # its own session: a Ctrl-C meant for its caller must not stop the server under it
+        # before the caller has stopped using it
+        return subprocess.Popen(
             command,
-            env=env,
+            env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def _start(settings: Settings, host: str, port: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    if settings.api_key:
+        env["DOCKYARD_SERVER_API_KEY"] = settings.api_key
+    log = _log_path(settings)
+    process = spawn_server(host, port, env, log)
     try:
         _wait_healthy(settings, process, log)
     except BaseException:  # Ctrl-C while waiting included: leave no server behind
-        _stop(process)
+        stop_server(process)
         raise
     print(
         f"Started a Dockyard server for this process (it stops with it): "
@@ -112,12 +124,13 @@ def _wait_healthy(settings: Settings, process: subprocess.Popen[bytes], log: Pat
         if process.poll() is not None or time.monotonic() > deadline:
             raise DockyardError(
                 f"the Dockyard server started for serve() at {settings.api_url} did not come "
-                f"up; its log ({log}):\n{_tail(log)}"
+                f"up; its log ({log}):\n{log_tail(log)}"
             )
         time.sleep(POLL_SECONDS)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C a server started here and wait for it; kill it if it has not stopped in time."""
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGINT)
@@ -128,7 +141,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _tail(path: Path) -> str:
+def log_tail(path: Path) -> str:
+    """The last lines of a server's log (``(no log)`` when it cannot be read)."""
     try:
         lines = path.read_text(errors="replace").splitlines()
     except OSError:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from dockyard.sdk import options as opt
 
 if TYPE_CHECKING:
+    from dockyard.sdk.cache_policies import CachePolicy, TaskResults
     from dockyard.sdk.context import TaskRunContext
     from dockyard.sdk.futures import FutureList, TaskFuture
+    from dockyard.sdk.persistence import ResultSerializer, ResultStorage
+    from dockyard.sdk.states import State
 
-__all__ = ["CacheKeyFn", "Task", "task"]
+__all__ = ["CacheKeyFn", "RetryConditionFn", "Task", "task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -25,17 +28,20 @@ T = TypeVar("T")
 
 CacheKeyFn = Callable[["TaskRunContext", dict[str, Any]], "str | None"]
 """``cache_key_fn(context, parameters)``: the key of a task run's result, or None to not cache."""
+RetryConditionFn = Callable[..., bool]
+"""``retry_condition_fn(task, task_run, state) -> bool``: whether a failed run is retried."""
 
 
 class Task(opt.Definition, Generic[P, R]):
     """A function whose calls inside a flow are task runs. Made by :func:`task`.
 
-    Calling it runs the function at once and returns its value; :meth:`submit` runs it in
-    the flow's thread pool and returns a :class:`~dockyard.sdk.futures.TaskFuture`;
+    Calling it runs the function at once and returns its value; :meth:`submit` hands it to
+    the flow's task runner and returns a :class:`~dockyard.sdk.futures.TaskFuture`;
     :meth:`map` submits one run per element of its iterable arguments.
     """
 
     kind = "task"
+    retry_condition_fn: RetryConditionFn | None
 
     def __init__(
         self,
@@ -45,13 +51,25 @@ class Task(opt.Definition, Generic[P, R]):
         description: str | None = None,
         version: str | None = None,
         retries: int = 0,
-        retry_delay_seconds: float | Iterable[float] = 0.0,
+        retry_delay_seconds: opt.RetryDelaySeconds = 0.0,
         timeout_seconds: float | None = None,
         log_prints: bool | None = None,
         tags: Iterable[str] = (),
         cache_key_fn: CacheKeyFn | None = None,
         cache_expiration: timedelta | float | None = None,
+        cache_policy: CachePolicy | None = None,
+        refresh_cache: bool | None = None,
+        persist_result: bool | None = None,
+        result_storage: ResultStorage | None = None,
+        result_serializer: ResultSerializer | None = None,
+        task_run_name: opt.RunName | None = None,
+        retry_jitter_factor: float | None = None,
+        retry_condition_fn: RetryConditionFn | None = None,
+        on_completion: Iterable[opt.StateHook] | None = None,
+        on_failure: Iterable[opt.StateHook] | None = None,
+        on_running: Iterable[opt.StateHook] | None = None,
     ) -> None:
+        self._given = opt.given(locals())  # first: the keywords as given, for with_options
         self._define(
             fn,
             name=name,
@@ -68,11 +86,82 @@ class Task(opt.Definition, Generic[P, R]):
             raise ValueError(f"task cache_key_fn must be callable, not {cache_key_fn!r}")
         self.cache_key_fn = cache_key_fn
         self.cache_expiration = _seconds(cache_expiration)
-        self.task_key = f"{self.__module__}.{self.__qualname__}"
+        self.cache_policy = cache_policy
+        self.refresh_cache = refresh_cache
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        # checked once here: a task with none of these options takes the plain path
+        self._results: TaskResults | None = None
+        results = (cache_key_fn, cache_policy, persist_result, result_storage, result_serializer)
+        if any(option is not None for option in results):
+            from dockyard.sdk.cache_policies import task_results
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        result: R = (_call_task or _load_call_task())(self, args, kwargs)
-        return result
+            self._results = task_results(
+                f"task {self.name!r}",
+                cache_policy=cache_policy,
+                cache_key_fn=cache_key_fn,
+                persist_result=persist_result,
+                result_storage=result_storage,
+                result_serializer=result_serializer,
+            )
+        self.task_key = f"{self.__module__}.{self.__qualname__}"
+        self.task_run_name = opt.check_run_name(task_run_name, "task")
+        self.retry_jitter_factor = opt.check_jitter(retry_jitter_factor, "task")
+        self.retry_condition_fn = opt.check_retry_condition(retry_condition_fn, "task")
+        self._define_hooks(
+            on_completion=on_completion, on_failure=on_failure, on_running=on_running
+        )
+
+    # The call's own keywords (``return_state``, ``wait_for``) cannot sit between
+    # ``P.args`` and ``P.kwargs`` for type checkers: a plain call is typed by the first
+    # overload, a call with them by the others.
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    @overload
+    def __call__(
+        self: Task[..., Coroutine[Any, Any, T]],
+        *args: Any,
+        return_state: Literal[True],
+        wait_for: Iterable[Any] | None = None,
+        **kwargs: Any,
+    ) -> Coroutine[Any, Any, State]: ...
+
+    @overload
+    def __call__(
+        self,
+        *args: Any,
+        return_state: Literal[True],
+        wait_for: Iterable[Any] | None = None,
+        **kwargs: Any,
+    ) -> State: ...
+
+    @overload
+    def __call__(
+        self,
+        *args: Any,
+        return_state: Literal[False] = False,
+        wait_for: Iterable[Any],
+        **kwargs: Any,
+    ) -> R: ...
+
+    def __call__(  # type: ignore[misc]
+        self, *args: Any, return_state: bool = False, wait_for: Any = None, **kwargs: Any
+    ) -> Any:
+        """Run the task as one task run and return its value (or raise its exception).
+
+        Args:
+            return_state: return the run's final :class:`~dockyard.sdk.states.State`
+                instead; a failure is then not raised (``state.result()`` raises it).
+            wait_for: futures (or States) of runs to wait for first; if one of them did not
+                complete, the task does not run (see :mod:`dockyard.sdk.futures`).
+        """
+        if return_state or wait_for is not None:
+            from dockyard.sdk.task_runs import call_task_with
+
+            return call_task_with(self, args, kwargs, return_state=return_state, wait_for=wait_for)
+        return (_call_task or _load_call_task())(self, args, kwargs)
 
     @overload
     def submit(
@@ -82,15 +171,29 @@ class Task(opt.Definition, Generic[P, R]):
     @overload
     def submit(self: Task[P, T], *args: P.args, **kwargs: P.kwargs) -> TaskFuture[T]: ...
 
-    def submit(self, *args: Any, **kwargs: Any) -> TaskFuture[Any]:
-        """Run the task in the flow's thread pool; return a future of its result.
+    @overload
+    def submit(
+        self: Task[..., Coroutine[Any, Any, T]],
+        *args: Any,
+        wait_for: Iterable[Any],
+        **kwargs: Any,
+    ) -> TaskFuture[T]: ...
 
-        Arguments that are futures are waited for and replaced by their results. A flow
-        waits for the tasks it submitted before it finishes.
+    @overload
+    def submit(
+        self: Task[..., T], *args: Any, wait_for: Iterable[Any], **kwargs: Any
+    ) -> TaskFuture[T]: ...
+
+    def submit(self, *args: Any, wait_for: Any = None, **kwargs: Any) -> TaskFuture[Any]:
+        """Hand the task to the flow's task runner; return a future of its run.
+
+        Arguments that are futures are waited for and replaced by their results; so are
+        the runs in ``wait_for``, whose values are not passed. A flow waits for the tasks
+        it submitted before it finishes.
         """
         from dockyard.sdk.submit import submit_task
 
-        return submit_task(self, args, kwargs)
+        return submit_task(self, args, kwargs, wait_for)
 
     @overload
     def map(
@@ -100,29 +203,25 @@ class Task(opt.Definition, Generic[P, R]):
     @overload
     def map(self: Task[..., T], *args: Any, **kwargs: Any) -> FutureList[T]: ...
 
-    def map(self, *args: Any, **kwargs: Any) -> FutureList[Any]:
+    def map(self, *args: Any, wait_for: Any = None, **kwargs: Any) -> FutureList[Any]:
         """Submit one run per element of the iterable arguments; return their futures.
 
         Every argument that is iterable (but not a string, bytes or a mapping) is mapped
         over, element by element; they must all have the same length. Other arguments, and
-        arguments wrapped in :class:`~dockyard.sdk.futures.unmapped`, are passed whole to
-        every run.
+        arguments wrapped in :class:`~dockyard.utilities.annotations.unmapped`, are passed
+        whole to every run. Each run waits for the runs in ``wait_for`` first.
         """
         from dockyard.sdk.submit import map_task
 
-        return map_task(self, args, kwargs)
+        return map_task(self, args, kwargs, wait_for)
 
     def with_options(self, **changes: Any) -> Task[P, R]:
-        """Return a copy of this task with some options changed (same keywords as ``@task``)."""
-        return Task(self.fn, **{**self._options(), **changes})
+        """Return a copy of this task with some options changed (same keywords as ``@task``).
 
-    def _options(self) -> dict[str, Any]:
-        options = super()._options()
-        return {
-            **options,
-            "cache_key_fn": self.cache_key_fn,
-            "cache_expiration": self.cache_expiration,
-        }
+        Raises:
+            TypeError: a keyword is not an option of ``@task``.
+        """
+        return Task(self.fn, **self._changed(changes))
 
 
 _call_task: Callable[[Task[..., Any], tuple[Any, ...], dict[str, Any]], Any] | None = None
@@ -157,12 +256,23 @@ def task(
     description: str | None = None,
     version: str | None = None,
     retries: int = 0,
-    retry_delay_seconds: float | Iterable[float] = 0.0,
+    retry_delay_seconds: opt.RetryDelaySeconds = 0.0,
     timeout_seconds: float | None = None,
     log_prints: bool | None = None,
     tags: Iterable[str] = (),
     cache_key_fn: CacheKeyFn | None = None,
     cache_expiration: timedelta | float | None = None,
+    cache_policy: CachePolicy | None = None,
+    refresh_cache: bool | None = None,
+    persist_result: bool | None = None,
+    result_storage: ResultStorage | None = None,
+    result_serializer: ResultSerializer | None = None,
+    task_run_name: opt.RunName | None = None,
+    retry_jitter_factor: float | None = None,
+    retry_condition_fn: RetryConditionFn | None = None,
+    on_completion: Iterable[opt.StateHook] | None = None,
+    on_failure: Iterable[opt.StateHook] | None = None,
+    on_running: Iterable[opt.StateHook] | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -174,43 +284,67 @@ def task(
     description: str | None = None,
     version: str | None = None,
     retries: int = 0,
-    retry_delay_seconds: float | Iterable[float] = 0.0,
+    retry_delay_seconds: opt.RetryDelaySeconds = 0.0,
     timeout_seconds: float | None = None,
     log_prints: bool | None = None,
     tags: Iterable[str] = (),
     cache_key_fn: CacheKeyFn | None = None,
     cache_expiration: timedelta | float | None = None,
+    cache_policy: CachePolicy | None = None,
+    refresh_cache: bool | None = None,
+    persist_result: bool | None = None,
+    result_storage: ResultStorage | None = None,
+    result_serializer: ResultSerializer | None = None,
+    task_run_name: opt.RunName | None = None,
+    retry_jitter_factor: float | None = None,
+    retry_condition_fn: RetryConditionFn | None = None,
+    on_completion: Iterable[opt.StateHook] | None = None,
+    on_failure: Iterable[opt.StateHook] | None = None,
+    on_running: Iterable[opt.StateHook] | None = None,
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Make a function a task: ``@task`` or ``@task(retries=2, ...)``.
 
     Args:
-        name: the task's name (default: the function's, with ``_`` turned into ``-``).
+        name: the task's name (default: the function's name).
         description: shown with the task (default: the docstring).
         version: a version label.
         retries: how many times a failed run is tried again.
         retry_delay_seconds: seconds to wait before each retry, or a list with one delay
-            per retry (the last one repeats).
+            per retry (the last one repeats), or a function of the number of retries that
+            returns that list (:func:`~dockyard.sdk.options.exponential_backoff`).
         timeout_seconds: fail an attempt that takes longer (raises ``TimeoutError``).
         log_prints: send ``print`` output to the run's logs; None inherits from the flow.
-        tags: labels recorded with each task run.
+        tags: labels recorded with each task run (with those of enclosing ``tags(...)``
+            blocks).
         cache_key_fn: ``fn(context, parameters) -> str | None``; runs with the same key
             reuse the stored result instead of running (see
             :func:`~dockyard.sdk.cache.task_input_hash`).
         cache_expiration: how long a cached result stays valid (seconds or a timedelta;
             None: forever).
+        cache_policy: how the cache key is computed (:mod:`dockyard.cache_policies`;
+            default ``DEFAULT``: the inputs, the task's code and the flow run). Caching
+            needs persisted results: a policy other than ``NO_CACHE`` turns them on.
+        refresh_cache: run even when the cache has a result, and replace it.
+        persist_result: write each run's result to the result storage (None: as the flow
+            says, else the setting ``DOCKYARD_RESULTS_PERSIST_BY_DEFAULT``); False also
+            turns caching off.
+        result_storage: where results are written: a folder path, an fsspec URL (with
+            ``fsspec`` installed) or a storage object (default: the flow's, else
+            ``$DOCKYARD_HOME/storage``). Turns persistence on.
+        result_serializer: ``"pickle"`` (default), ``"json"``, ``"compressed/pickle"``,
+            ``"compressed/json"`` or an object with ``dumps``/``loads``. Turns
+            persistence on.
+        task_run_name: each run's name: a template over the parameters (``"fetch-{url}"``),
+            or a function returning it (default: the task's name and a counter).
+        retry_jitter_factor: move each retry delay at random by up to this factor of
+            itself, either way, so that runs failing together do not retry together.
+        retry_condition_fn: ``fn(task, task_run, state) -> bool``, asked after a failed
+            attempt whether to retry (``state.result()`` raises the failure); default: retry.
+        on_completion, on_failure: lists of ``hook(task, task_run, state)`` called when a
+            run ends in that state (a failure after its last retry).
+        on_running: hooks called at the start of each attempt.
     """
-    options: dict[str, Any] = {
-        "name": name,
-        "description": description,
-        "version": version,
-        "retries": retries,
-        "retry_delay_seconds": retry_delay_seconds,
-        "timeout_seconds": timeout_seconds,
-        "log_prints": log_prints,
-        "tags": tags,
-        "cache_key_fn": cache_key_fn,
-        "cache_expiration": cache_expiration,
-    }
+    options = opt.given(locals())  # first: every keyword above, as given
     if fn is None:
 
         def decorate(fn: Callable[P, R]) -> Task[P, R]:

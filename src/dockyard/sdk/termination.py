@@ -5,7 +5,9 @@ an orchestrator sends it to stop a container. The engine turns the first SIGTERM
 :class:`~dockyard.exceptions.FlowRunTerminated` raised in its main thread (or, for an
 ``async def`` flow, a cancellation of the flow's task), so that the flow's code stops at
 once and the run still reports its end: CANCELLED when it was asked to cancel, CRASHED
-("terminated by signal SIGTERM") otherwise. A second SIGTERM ends the process at once.
+("terminated by signal SIGTERM") otherwise. The flow's ``on_cancellation`` or
+``on_crashed`` hooks then run (:mod:`dockyard.sdk.hooks`), within the sender's grace period
+(a worker's SIGKILL follows it). A second SIGTERM ends the process at once, hooks or not.
 """
 
 from __future__ import annotations

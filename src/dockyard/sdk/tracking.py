@@ -241,20 +241,23 @@ class Tracker:
         parameters: dict[str, Any],
         parent: RunHandle | None,
         tags: list[str],
+        name: str | None = None,
     ) -> RunHandle:
-        """Create a RUNNING flow run on the server and return its handle.
+        """Create a RUNNING flow run on the server (named ``name``, else by the server) and
+        return its handle.
 
         Raises:
             ServerUnreachable: no server answered.
         """
         asked = time.monotonic()
-        id, name, token = self.api.create_flow_run(
+        id, given, token = self.api.create_flow_run(
             flow_name=flow_name,
             parameters=parameters,
             parent_flow_run_id=parent.id if parent is not None else None,
             tags=tags,
+            name=name,
         )
-        return RunHandle(id, name, token, renewed_at=asked)
+        return RunHandle(id, given, token, renewed_at=asked)
 
     def set_state(
         self, handle: RunHandle, state: str, *, message: str | None = None, result: Any = None
@@ -367,9 +370,10 @@ class LocalTracker(Tracker):
         parameters: dict[str, Any],
         parent: RunHandle | None,
         tags: list[str],
+        name: str | None = None,
     ) -> RunHandle:
         id = uuid.uuid4()
-        return RunHandle(id, f"{flow_name}-{id.hex[:8]}")
+        return RunHandle(id, name or f"{flow_name}-{id.hex[:8]}")
 
     def set_state(
         self, handle: RunHandle, state: str, *, message: str | None = None, result: Any = None

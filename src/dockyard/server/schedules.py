@@ -91,10 +91,11 @@ def check_form(schedule: Definition) -> None:
             "a schedule needs exactly one of 'cron', 'interval' or 'rrule'", field="schedules"
         )
     zone = zone_of(schedule)
+    anchor = anchor_of(schedule, zone)  # refuses an anchor out of range, whatever the kind
     if schedule.cron is not None:
         _croniter(schedule.cron, datetime.now(zone))
     if schedule.rrule is not None:
-        _Rule.parse(schedule.rrule, anchor_of(schedule, zone))
+        _Rule.parse(schedule.rrule, anchor)
 
 
 def validate(schedule: Definition, minimum: timedelta, now: datetime | None = None) -> None:
@@ -187,11 +188,28 @@ def zone_of(schedule: Definition) -> ZoneInfo:
 
 
 def anchor_of(schedule: Definition, zone: ZoneInfo) -> datetime:
-    """The schedule's anchor in its zone (an anchor without a zone is read in that zone)."""
+    """The schedule's anchor in its zone.
+
+    An anchor without a zone is read in the schedule's zone; one with an offset is that
+    instant, whatever the schedule's zone.
+
+    Raises:
+        Invalid: the anchor is not a time of years 1 to 9999 both in UTC (as it is stored)
+            and in the schedule's zone (as the math reads it).
+    """
     anchor = schedule.anchor_date or DEFAULT_ANCHOR
     if anchor.tzinfo is None:
         anchor = anchor.replace(tzinfo=zone)
-    return anchor.astimezone(zone)
+    try:
+        anchor.astimezone(UTC)
+        return anchor.astimezone(zone)
+    except OverflowError:
+        raise Invalid(
+            f"anchor_date {anchor.isoformat()} in {schedule.timezone} is out of range: it must "
+            "be a time of years 1 to 9999 in UTC and in the schedule's timezone; use a time "
+            "in that range (e.g. 2030-01-31T09:00:00)",
+            field="schedules.anchor_date",
+        ) from None
 
 
 def _check_gaps(schedule: Definition, moments: list[datetime], minimum: timedelta | None) -> None:

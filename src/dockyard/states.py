@@ -1,0 +1,38 @@
+"""States of flow and task runs: ``from dockyard.states import Completed, Failed, State``.
+
+See :mod:`dockyard.sdk.states`.
+"""
+
+from dockyard.sdk.states import (
+    AwaitingRetry,
+    Cancelled,
+    Cancelling,
+    Completed,
+    Crashed,
+    Failed,
+    Late,
+    Paused,
+    Pending,
+    Retrying,
+    Running,
+    Scheduled,
+    State,
+    StateType,
+)
+
+__all__ = [
+    "AwaitingRetry",
+    "Cancelled",
+    "Cancelling",
+    "Completed",
+    "Crashed",
+    "Failed",
+    "Late",
+    "Paused",
+    "Pending",
+    "Retrying",
+    "Running",
+    "Scheduled",
+    "State",
+    "StateType",
+]
