@@ -31,13 +31,13 @@ from dockyard.sdk.flows import Flow, flow
 from dockyard.sdk.tasks import Task, task
 
 if TYPE_CHECKING:
-    from dockyard.sdk.cache import task_input_hash
-    from dockyard.sdk.context import FlowRunContext, TaskRunContext, get_run_context
-    from dockyard.sdk.futures import FutureList, TaskFuture
-    from dockyard.sdk.images import DeploymentImage
-    from dockyard.sdk.logs import get_logger, get_run_logger
-    from dockyard.sdk.serve import serve
-    from dockyard.sdk.tags import tags
+    from dockyard.sdk.deploy.images import DeploymentImage
+    from dockyard.sdk.deploy.serve import serve
+    from dockyard.sdk.runtime.cache import task_input_hash
+    from dockyard.sdk.runtime.context import FlowRunContext, TaskRunContext, get_run_context
+    from dockyard.sdk.runtime.futures import FutureList, TaskFuture
+    from dockyard.sdk.runtime.logs import get_logger, get_run_logger
+    from dockyard.sdk.runtime.tags import tags
     from dockyard.utilities.annotations import allow_failure, quote, unmapped
 
 __all__ = [
@@ -64,20 +64,20 @@ __all__ = [
 
 # Names imported at first use, so that `import dockyard` stays light.
 _LAZY = {
-    "DeploymentImage": "dockyard.sdk.images",
-    "get_logger": "dockyard.sdk.logs",
-    "get_run_logger": "dockyard.sdk.logs",
-    "tags": "dockyard.sdk.tags",
-    "get_run_context": "dockyard.sdk.context",
-    "FlowRunContext": "dockyard.sdk.context",
-    "TaskRunContext": "dockyard.sdk.context",
-    "TaskFuture": "dockyard.sdk.futures",
-    "FutureList": "dockyard.sdk.futures",
+    "DeploymentImage": "dockyard.sdk.deploy.images",
+    "get_logger": "dockyard.sdk.runtime.logs",
+    "get_run_logger": "dockyard.sdk.runtime.logs",
+    "tags": "dockyard.sdk.runtime.tags",
+    "get_run_context": "dockyard.sdk.runtime.context",
+    "FlowRunContext": "dockyard.sdk.runtime.context",
+    "TaskRunContext": "dockyard.sdk.runtime.context",
+    "TaskFuture": "dockyard.sdk.runtime.futures",
+    "FutureList": "dockyard.sdk.runtime.futures",
     "unmapped": "dockyard.utilities.annotations",
     "allow_failure": "dockyard.utilities.annotations",
     "quote": "dockyard.utilities.annotations",
-    "task_input_hash": "dockyard.sdk.cache",
-    "serve": "dockyard.sdk.serve",
+    "task_input_hash": "dockyard.sdk.runtime.cache",
+    "serve": "dockyard.sdk.deploy.serve",
 }
 
 

@@ -1,12 +1,12 @@
 """Cache policies for ``@task(cache_policy=...)``: ``from dockyard.cache_policies import INPUTS``.
 
-See :mod:`dockyard.sdk.cache_policies` for what each policy keys on, and
-:mod:`dockyard.sdk.cache` for when results are persisted and cached.
+See :mod:`dockyard.sdk.runtime.cache_policies` for what each policy keys on, and
+:mod:`dockyard.sdk.runtime.cache` for when results are persisted and cached.
 """
 
 from __future__ import annotations
 
-from dockyard.sdk.cache_policies import (
+from dockyard.sdk.runtime.cache_policies import (
     DEFAULT,
     FLOW_PARAMETERS,
     INPUTS,

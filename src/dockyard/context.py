@@ -25,8 +25,8 @@ outside runs too.
 from __future__ import annotations
 
 from dockyard.exceptions import MissingContextError
-from dockyard.sdk import context as _context
-from dockyard.sdk.context import FlowRunContext, FlowRunInfo, TaskRunContext, TaskRunInfo
+from dockyard.sdk.runtime import context as _context
+from dockyard.sdk.runtime.context import FlowRunContext, FlowRunInfo, TaskRunContext, TaskRunInfo
 
 __all__ = [
     "FlowRunContext",

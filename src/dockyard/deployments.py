@@ -14,8 +14,8 @@ final. :class:`Deployment` is what ``flow.to_deployment(...)`` returns, for
 
 from __future__ import annotations
 
-from dockyard.sdk.deployment_runs import run_deployment
-from dockyard.sdk.deployments import Deployment
-from dockyard.sdk.images import DeploymentImage
+from dockyard.sdk.deploy.deployment_runs import run_deployment
+from dockyard.sdk.deploy.deployments import Deployment
+from dockyard.sdk.deploy.images import DeploymentImage
 
 __all__ = ["Deployment", "DeploymentImage", "run_deployment"]

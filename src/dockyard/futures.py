@@ -1,9 +1,9 @@
 """Futures of submitted task runs: ``from dockyard.futures import wait, as_completed``.
 
-See :mod:`dockyard.sdk.futures`.
+See :mod:`dockyard.sdk.runtime.futures`.
 """
 
-from dockyard.sdk.futures import (
+from dockyard.sdk.runtime.futures import (
     DoneAndNotDoneFutures,
     FutureList,
     TaskFuture,

@@ -19,6 +19,6 @@ current where it logs, and works outside runs too. Their records also go up the 
 
 from __future__ import annotations
 
-from dockyard.sdk.logs import RunLogger, disable_run_logger, get_logger, get_run_logger
+from dockyard.sdk.runtime.logs import RunLogger, disable_run_logger, get_logger, get_run_logger
 
 __all__ = ["RunLogger", "disable_run_logger", "get_logger", "get_run_logger"]

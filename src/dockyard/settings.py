@@ -73,7 +73,7 @@ class Settings:
     # whose times come closer (422) and the scheduler skips, marked with the error, one
     # stored before. 10 s is the scheduler's own pass; anything finer is a polling loop.
     scheduler_min_interval_seconds: float = 10.0
-    # persist every flow's and task's result unless it says otherwise (dockyard.sdk.cache)
+    # persist every flow's and task's result unless it says otherwise (dockyard.sdk.runtime.cache)
     results_persist_by_default: bool = False
     # docker
     base_image: str = ""

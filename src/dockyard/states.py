@@ -1,9 +1,9 @@
 """States of flow and task runs: ``from dockyard.states import Completed, Failed, State``.
 
-See :mod:`dockyard.sdk.states`.
+See :mod:`dockyard.sdk.runtime.states`.
 """
 
-from dockyard.sdk.states import (
+from dockyard.sdk.runtime.states import (
     AwaitingRetry,
     Cancelled,
     Cancelling,

@@ -1,9 +1,9 @@
 """Task runners: ``@flow(task_runner=ThreadPoolTaskRunner(max_workers=4))``.
 
-See :mod:`dockyard.sdk.task_runners` and :mod:`dockyard.sdk.process_pool`.
+See :mod:`dockyard.sdk.runtime.task_runners` and :mod:`dockyard.sdk.runtime.process_pool`.
 """
 
-from dockyard.sdk.process_pool import ProcessPoolTaskRunner
-from dockyard.sdk.task_runners import TaskRunner, ThreadPoolTaskRunner
+from dockyard.sdk.runtime.process_pool import ProcessPoolTaskRunner
+from dockyard.sdk.runtime.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 __all__ = ["ProcessPoolTaskRunner", "TaskRunner", "ThreadPoolTaskRunner"]

@@ -12,7 +12,7 @@ from dockyard.sdk.options import exponential_backoff
 from dockyard.sdk.tasks import Task, task
 
 if TYPE_CHECKING:
-    from dockyard.sdk.cache import task_input_hash
+    from dockyard.sdk.runtime.cache import task_input_hash
 
 __all__ = ["Task", "exponential_backoff", "task", "task_input_hash"]
 
@@ -20,7 +20,7 @@ __all__ = ["Task", "exponential_backoff", "task", "task_input_hash"]
 def __getattr__(name: str) -> Any:
     if name != "task_input_hash":
         raise AttributeError(f"module 'dockyard.tasks' has no attribute {name!r}")
-    from dockyard.sdk.cache import task_input_hash
+    from dockyard.sdk.runtime.cache import task_input_hash
 
     globals()[name] = task_input_hash
     return task_input_hash

@@ -11,7 +11,7 @@ from deploy_support import FLOWS, run_python, write
 from _support import RunningServer
 from dockyard import flow, schemas
 from dockyard.exceptions import DockyardError
-from dockyard.sdk.deployments import Deployment
+from dockyard.sdk.deploy.deployments import Deployment
 
 DEPLOY = (
     FLOWS

@@ -12,7 +12,7 @@ from _support import RunningServer
 from dockyard import schemas
 from dockyard.deployments import run_deployment
 from dockyard.exceptions import DockyardError, NotFound
-from dockyard.sdk.waiting import is_final, wait_for_run
+from dockyard.sdk.deploy.waiting import is_final, wait_for_run
 
 
 @pytest.fixture

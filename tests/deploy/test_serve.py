@@ -15,7 +15,7 @@ from deploy_support import FLOWS, stop, wait_until, write
 from _support import RunningServer, free_port, run_cli
 from dockyard import flow, serve
 from dockyard.exceptions import DockyardError
-from dockyard.sdk.local_server import is_up
+from dockyard.sdk.deploy.local_server import is_up
 from dockyard.settings import load
 
 SERVE_ONE = FLOWS + '\n\nif __name__ == "__main__":\n    get_repo_info.serve("served", limit=2)\n'
@@ -139,7 +139,7 @@ def test_serve_refuses_what_it_cannot_serve(tmp_path: Path) -> None:
         serve()
     with pytest.raises(DockyardError, match="limit must be at least 1"):
         serve(loaded.to_deployment("x"), limit=0)
-    from dockyard.sdk.deployments import Deployment
+    from dockyard.sdk.deploy.deployments import Deployment
 
     pooled = Deployment(loaded, "x", work_pool_name="pool")
     with pytest.raises(DockyardError, match="has one"):
@@ -154,6 +154,6 @@ def test_serve_does_not_start_a_server_for_another_machine(
     write(tmp_path / "flows.py", FLOWS)
     loaded = flow.from_source(tmp_path, "flows.py:get_repo_info")
     monkeypatch.setenv("DOCKYARD_API_URL", "http://192.0.2.1:9/api")
-    monkeypatch.setattr("dockyard.sdk.local_server.is_up", lambda settings: False)
+    monkeypatch.setattr("dockyard.sdk.deploy.local_server.is_up", lambda settings: False)
     with pytest.raises(ServerUnreachable):
         serve(loaded.to_deployment("x"))

@@ -120,7 +120,7 @@ def dependencies() -> list[str]:
 def build_deps_image(client: Any, base: str, home: Path) -> str:
     """``dockyard-test/deps:<hash>``: ``base`` plus Dockyard's dependencies; kept by Docker."""
     import docker
-    from dockyard.sdk.images import DeploymentImage, build_image
+    from dockyard.sdk.deploy.images import DeploymentImage, build_image
 
     requirements = "\n".join(dependencies()) + "\n"
     tag = hashlib.sha256((base + requirements).encode()).hexdigest()[:12]
@@ -138,7 +138,7 @@ def build_deps_image(client: Any, base: str, home: Path) -> str:
 
 def build_flow_image(project: Path, settings: Settings) -> str:
     """Build the image of a project holding :data:`FLOWS` as ``flows.py``."""
-    from dockyard.sdk.images import DeploymentImage, build_image
+    from dockyard.sdk.deploy.images import DeploymentImage, build_image
 
     (project / "flows.py").write_text(FLOWS)
     return build_image(

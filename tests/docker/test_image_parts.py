@@ -17,10 +17,10 @@ import pytest
 from rich.console import Console
 
 import dockyard
-from dockyard.sdk import _image_wheel
-from dockyard.sdk._image_build import included_files, write_archive
-from dockyard.sdk._image_progress import BuildProgress
-from dockyard.sdk.images import (
+from dockyard.sdk.deploy import _image_wheel
+from dockyard.sdk.deploy._image_build import included_files, write_archive
+from dockyard.sdk.deploy._image_progress import BuildProgress
+from dockyard.sdk.deploy.images import (
     DeploymentImage,
     ImageBuildError,
     default_base_image,
@@ -120,7 +120,7 @@ def test_the_wheel_comes_from_the_source_tree(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
     assert "dockyard/workers/templates/docker.json" in names
-    assert "dockyard/sdk/images.py" in names
+    assert "dockyard/sdk/deploy/images.py" in names
 
 
 def test_an_installed_release_is_packed_again(tmp_path: Path) -> None:
@@ -151,7 +151,7 @@ def test_an_installed_release_is_packed_again(tmp_path: Path) -> None:
 
 def test_importing_images_stays_light() -> None:
     code = (
-        "import sys, dockyard.sdk.images; "
+        "import sys, dockyard.sdk.deploy.images; "
         "print(sorted(m for m in ('docker', 'rich') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -159,7 +159,7 @@ def test_importing_images_stays_light() -> None:
 
 
 @pytest.mark.parametrize(
-    "module_name", ["dockyard.sdk.images", "dockyard.workers.docker", "dockyard._docker"]
+    "module_name", ["dockyard.sdk.deploy.images", "dockyard.workers.docker", "dockyard._docker"]
 )
 def test_all_is_honest(module_name: str) -> None:
     module = importlib.import_module(module_name)

@@ -12,7 +12,7 @@ import pytest
 from docker_support import FLOWS_REPOSITORY
 from rich.console import Console
 
-from dockyard.sdk.images import (
+from dockyard.sdk.deploy.images import (
     IMAGE_WORKDIR,
     DeploymentImage,
     DockerUnavailable,

@@ -11,7 +11,7 @@ from rich.console import Console
 from test_contract import claimed_run
 
 from _support import free_port
-from dockyard.sdk.images import ImagePushError, push_image
+from dockyard.sdk.deploy.images import ImagePushError, push_image
 from dockyard.workers._docker_spec import container_spec
 from dockyard.workers.docker import ensure_image
 

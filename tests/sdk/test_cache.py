@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from dockyard import flow, task, task_input_hash
-from dockyard.sdk.cache import MISS, ResultCache
+from dockyard.sdk.runtime.cache import MISS, ResultCache
 
 
 def test_a_second_run_with_the_same_key_is_a_hit(dockyard_home: Path) -> None:

@@ -33,7 +33,7 @@ from dockyard.cache_policies import (
 )
 from dockyard.exceptions import DockyardError
 from dockyard.schemas import DeploymentCreate, DeploymentRunCreate
-from dockyard.sdk.persistence import Journal, Record, ResultStore, resolve_storage
+from dockyard.sdk.runtime.persistence import Journal, Record, ResultStore, resolve_storage
 
 
 def records(folder: Path) -> list[Record]:

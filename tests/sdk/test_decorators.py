@@ -135,7 +135,7 @@ def test_decorating_does_no_io_and_imports_nothing_heavy(tmp_path: Path) -> None
 
 def test_the_engine_start_path_does_not_import_the_client() -> None:
     check = (
-        "import sys; import dockyard.engine, dockyard.sdk.engine, dockyard.sdk.entrypoints; "
+        "import sys; import dockyard.engine, dockyard.sdk.engine, dockyard.sdk.deploy.entrypoints; "
         "print([m for m in ('httpx', 'pydantic', 'sqlalchemy', 'dockyard.client') "
         "if m in sys.modules])"
     )

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from dockyard import flow, get_run_context, task
-from dockyard.sdk.context import FlowRunContext
+from dockyard.sdk.runtime.context import FlowRunContext
 
 
 def test_a_flow_returns_its_value_and_says_once_that_it_is_untracked(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.sdk.git import is_git_source, redact
+from dockyard.sdk.deploy.git import is_git_source, redact
 
 
 @pytest.mark.parametrize(

@@ -20,11 +20,11 @@ from _support import RunningServer
 from dockyard import Flow, Task, flow, get_logger, get_run_context, task
 from dockyard.exceptions import FlowRunAborted
 from dockyard.schemas import DeploymentCreate, DeploymentRunCreate
-from dockyard.sdk import task_runs
-from dockyard.sdk.context import FlowRunContext, TaskRunContext
 from dockyard.sdk.options import jittered
-from dockyard.sdk.states import State
-from dockyard.sdk.tags import tags
+from dockyard.sdk.runtime import task_runs
+from dockyard.sdk.runtime.context import FlowRunContext, TaskRunContext
+from dockyard.sdk.runtime.states import State
+from dockyard.sdk.runtime.tags import tags
 from dockyard.tasks import exponential_backoff
 
 Seen = list[tuple[str, str, str]]

@@ -22,9 +22,10 @@ from http_proxy import HttpProxy
 from _support import RunningServer, wait_until
 from dockyard import flow
 from dockyard.schemas import DeploymentCreate, DeploymentRunCreate
-from dockyard.sdk import api, shipping, tracking
-from dockyard.sdk.context import FLOW_RUN
+from dockyard.sdk import api
 from dockyard.sdk.engine import EXIT_UNREPORTED
+from dockyard.sdk.runtime import shipping, tracking
+from dockyard.sdk.runtime.context import FLOW_RUN
 from dockyard.workers._output import OutputFile
 
 FLOWS = """

@@ -16,7 +16,7 @@ from _support import RunningServer, wait_until
 from dockyard import flow
 from dockyard.exceptions import DockyardError
 from dockyard.schedules import Cron, Interval, RRule, Schedule
-from dockyard.sdk.deployments import Deployment, register, schedule_specs
+from dockyard.sdk.deploy.deployments import Deployment, register, schedule_specs
 
 CHICAGO = ZoneInfo("America/Chicago")
 # every 600 s from midnight in Chicago (UTC-6 in January): 06:00 UTC is on the grid

@@ -513,7 +513,7 @@ def test_a_task_run_that_did_not_run_is_recorded_pending(tracked: RunningServer)
 
 def test_a_deployment_run_has_its_state_as_a_state() -> None:
     from dockyard.schemas import FlowRun
-    from dockyard.sdk.deployment_runs import DeploymentFlowRun, _with_state
+    from dockyard.sdk.deploy.deployment_runs import DeploymentFlowRun, _with_state
 
     now = datetime.now(UTC)
     fields: dict[str, Any] = {

@@ -18,7 +18,7 @@ import pytest
 from _support import RunningServer
 from dockyard import flow, get_logger, get_run_context, task
 from dockyard.futures import TaskFuture
-from dockyard.sdk.task_runners import prepare_task_run
+from dockyard.sdk.runtime.task_runners import prepare_task_run
 from dockyard.states import Failed, State
 from dockyard.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from dockyard.utilities.annotations import unmapped

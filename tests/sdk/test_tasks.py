@@ -10,7 +10,7 @@ import time
 import pytest
 
 from dockyard import TaskFuture, flow, get_run_context, task, unmapped
-from dockyard.sdk.context import TaskRunContext
+from dockyard.sdk.runtime.context import TaskRunContext
 
 
 def test_task_retries_with_a_list_of_delays() -> None:

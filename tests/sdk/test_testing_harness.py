@@ -16,7 +16,7 @@ from _support import run_cli
 from dockyard import flow
 from dockyard.client import Client
 from dockyard.exceptions import DockyardError
-from dockyard.sdk.local_server import is_up
+from dockyard.sdk.deploy.local_server import is_up
 from dockyard.settings import Settings
 from dockyard.testing import dockyard_test_harness
 from dockyard.testing.utilities import dockyard_test_harness as from_utilities

@@ -13,8 +13,8 @@ from sdk_stub import Recorded
 
 from dockyard import flow, get_logger, get_run_context, task
 from dockyard.exceptions import FlowRunAborted, ParameterValidationError
-from dockyard.sdk.context import FlowRunContext
-from dockyard.sdk.results import MAX_RESULT_BYTES
+from dockyard.sdk.runtime.context import FlowRunContext
+from dockyard.sdk.runtime.results import MAX_RESULT_BYTES
 
 
 def test_a_flow_run_goes_running_then_completed_with_its_result(recorder: Recorded) -> None:

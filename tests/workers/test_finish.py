@@ -91,7 +91,7 @@ FLOWS = """
 import os, sys, time
 from pathlib import Path
 from dockyard import flow, get_logger
-from dockyard.sdk.context import FLOW_RUN
+from dockyard.sdk.runtime.context import FLOW_RUN
 
 @flow
 def patient(go: str) -> int:

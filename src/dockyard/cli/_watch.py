@@ -47,6 +47,6 @@ def _print_events(events: list[State | Log]) -> None:
 
 def watch(client: Client, run_id: uuid.UUID) -> FlowRun:
     """Print the run's states and logs until it is final (crash retries followed); return it."""
-    from dockyard.sdk.waiting import wait_for_run
+    from dockyard.sdk.deploy.waiting import wait_for_run
 
     return wait_for_run(client, run_id, follow=_print_events)

@@ -206,7 +206,7 @@ def _print_created(client: Client, deployment: Deployment, run: FlowRun) -> None
     from datetime import UTC, datetime
 
     from dockyard.cli import _output as out
-    from dockyard.sdk.local_server import ui_url
+    from dockyard.sdk.deploy.local_server import ui_url
 
     out.say(f"Created flow run '{run.name}' ({run.id}).")
     out.say(f"  UI: {ui_url(client.api_url)}runs/{run.id}")

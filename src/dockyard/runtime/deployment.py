@@ -17,7 +17,7 @@ from typing import Any
 
 from dockyard.runtime import flow_run
 from dockyard.runtime._getters import attribute
-from dockyard.sdk.context import FLOW_RUN, RunRecord
+from dockyard.sdk.runtime.context import FLOW_RUN, RunRecord
 
 __all__ = ["get_flow_run_id", "get_id", "get_name", "get_parameters", "get_version"]
 

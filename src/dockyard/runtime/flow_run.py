@@ -27,7 +27,7 @@ from typing import Any
 
 from dockyard.exceptions import DockyardError
 from dockyard.runtime._getters import attribute
-from dockyard.sdk.context import FLOW_RUN, FlowRunContext
+from dockyard.sdk.runtime.context import FLOW_RUN, FlowRunContext
 
 __all__ = [
     "get_api_url",

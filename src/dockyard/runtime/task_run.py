@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.runtime._getters import attribute
-from dockyard.sdk.context import TASK_RUN
+from dockyard.sdk.runtime.context import TASK_RUN
 
 __all__ = [
     "get_id",

@@ -7,7 +7,7 @@ It is what infrastructure (a worker's subprocess or container) starts for each r
 2. take it: a SCHEDULED run goes to PENDING (which grants a lease) then RUNNING; a PENDING
    run, claimed by a worker, goes to RUNNING with the lease token the worker hands over in
    the environment variable ``DOCKYARD_LEASE_TOKEN``;
-3. read its deployment, run its pull steps (:mod:`dockyard.sdk.pull`), import its entrypoint
+3. read its deployment, run its pull steps (:mod:`dockyard.sdk.deploy.pull`), import its entrypoint
    (``path/to/file.py:fn`` relative to the deployment's path or to where the pull steps
    went, or ``module:fn``), and bind the parameters (the deployment's, overridden by the
    run's). Any failure here fails the run with the reason, and the engine exits with
@@ -16,13 +16,13 @@ It is what infrastructure (a worker's subprocess or container) starts for each r
    writes to stdout and stderr as logs; exit 0 if it COMPLETED, 1 otherwise.
 
 On SIGTERM the flow stops at once and the run ends CANCELLED if it was asked to cancel,
-CRASHED otherwise (:mod:`dockyard.sdk.termination`), and the flow's ``on_cancellation`` or
+CRASHED otherwise (:mod:`dockyard.sdk.runtime.termination`), and the flow's ``on_cancellation`` or
 ``on_crashed`` hooks run; the process then exits. A run whose process is gone before it
 could call them (SIGKILL, out of memory) gets them from ``python -m dockyard.engine --hooks
 FLOW_RUN_ID`` (:func:`run_hooks`), started once the run is CANCELLED or CRASHED.
 
 **A final state is never lost.** The engine waits for a server that does not answer while
-the run's lease allows (:func:`dockyard.sdk.tracking.report_final`). A final state it could
+the run's lease allows (:func:`dockyard.sdk.runtime.tracking.report_final`). A final state it could
 still not report is handed to the infrastructure: one line on the process's standard error,
 ``::dockyard-final-state::`` followed by JSON (``flow_run_id``, ``state``, ``message``,
 ``result``, ``lease_token``), which the worker finds in the run's output (a file, or the
@@ -48,13 +48,13 @@ from typing import TYPE_CHECKING, Any
 from dockyard import settings as settings_module
 from dockyard.exceptions import DockyardError, FlowRunTerminated
 from dockyard.sdk.api import ServerApi
-from dockyard.sdk.pull import PullSteps
-from dockyard.sdk.termination import Termination
+from dockyard.sdk.deploy.pull import PullSteps
+from dockyard.sdk.runtime.termination import Termination
 
 if TYPE_CHECKING:
-    from dockyard.sdk.context import RunRecord
     from dockyard.sdk.flows import Flow
-    from dockyard.sdk.tracking import RunHandle
+    from dockyard.sdk.runtime.context import RunRecord
+    from dockyard.sdk.runtime.tracking import RunHandle
     from dockyard.settings import Settings
 
 __all__ = ["FINAL_STATE_MARKER", "Engine", "hand_over", "main", "run_hooks"]
@@ -145,7 +145,7 @@ class Engine:
 
     def take(self, run: dict[str, Any]) -> RunHandle:
         """Move the run to RUNNING and return the handle this process holds it by."""
-        from dockyard.sdk.tracking import RunHandle
+        from dockyard.sdk.runtime.tracking import RunHandle
 
         state, token = run["state"], self.lease_token
         if state not in STARTABLE:
@@ -177,7 +177,7 @@ class Engine:
         """Keep the run's lease while the flow is prepared: pull steps (a git clone) and
         importing its code may take longer than a lease (the flow's own keeper starts with
         the flow)."""
-        from dockyard.sdk.tracking import LeaseRenewer
+        from dockyard.sdk.runtime.tracking import LeaseRenewer
 
         renewer = LeaseRenewer(self.api, self.settings.heartbeat_seconds)
         renewer.start(handle)
@@ -200,7 +200,7 @@ class Engine:
             DockyardError: no deployment, a failed pull step, a broken entrypoint, or
                 parameters that do not fit.
         """
-        from dockyard.sdk.entrypoints import load_flow
+        from dockyard.sdk.flows import load_flow
 
         if not run.get("deployment_id"):
             raise DockyardError(f"flow run {self.run_id} has no deployment to run")
@@ -215,7 +215,7 @@ class Engine:
             given = flow.signature.bind((), parameters)
         except TypeError as exc:
             raise DockyardError(f"the run's parameters do not fit the flow: {exc}") from None
-        from dockyard.sdk.context import RunRecord
+        from dockyard.sdk.runtime.context import RunRecord
 
         self.record = RunRecord.from_server(run, deployment, parameters)
         return flow, given
@@ -237,7 +237,7 @@ class Engine:
         return self._report(handle, "CRASHED", f"{how} before the flow started")
 
     def _report(self, handle: RunHandle, state: str, message: str) -> int:
-        from dockyard.sdk.tracking import report_final
+        from dockyard.sdk.runtime.tracking import report_final
 
         try:
             reported = report_final(
@@ -255,8 +255,8 @@ class Engine:
 
     def execute(self, flow: Flow[..., Any], given: dict[str, Any], handle: RunHandle) -> int:
         """Run the flow in the context of the run; return the exit status."""
-        from dockyard.sdk import logs
-        from dockyard.sdk.flow_runs import run_flow_sync
+        from dockyard.sdk.runtime import logs
+        from dockyard.sdk.runtime.flow_runs import run_flow_sync
 
         with logs.capture_output():
             try:
@@ -278,7 +278,7 @@ class Engine:
     ) -> Any:
         import asyncio
 
-        from dockyard.sdk.flow_runs import run_flow_async
+        from dockyard.sdk.runtime.flow_runs import run_flow_async
 
         task = asyncio.current_task()
         assert task is not None
@@ -332,11 +332,11 @@ def run_hooks(run_id: uuid.UUID, settings: Settings, api: ServerApi | None = Non
     FLOW_RUN_ID`` loads its deployment's flow as the engine does (pull steps, entrypoint)
     and calls them, with what they log added to the run's logs. Returns the exit status.
     """
-    from dockyard.sdk import hooks
-    from dockyard.sdk.context import FLOW_RUN, FlowRunContext, RunRecord
-    from dockyard.sdk.entrypoints import load_flow
-    from dockyard.sdk.states import from_server
-    from dockyard.sdk.tracking import RunHandle, Tracker
+    from dockyard.sdk.flows import load_flow
+    from dockyard.sdk.runtime import hooks
+    from dockyard.sdk.runtime.context import FLOW_RUN, FlowRunContext, RunRecord
+    from dockyard.sdk.runtime.states import from_server
+    from dockyard.sdk.runtime.tracking import RunHandle, Tracker
 
     api = api or ServerApi(settings.api_url, settings.api_key)
     pull_steps = PullSteps()

@@ -1,6 +1,6 @@
 """What a :class:`~dockyard.sdk.flows.Flow` does with deployments: ``to_deployment``,
-``deploy`` and ``serve`` (their machinery is in :mod:`dockyard.sdk.deployments` and
-:mod:`dockyard.sdk.serve`, imported at first use).
+``deploy`` and ``serve`` (their machinery is in :mod:`dockyard.sdk.deploy.deployments` and
+:mod:`dockyard.sdk.deploy.serve`, imported at first use).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ if TYPE_CHECKING:
     import uuid
 
     from dockyard.schedules import Schedule
-    from dockyard.sdk.deployments import Deployment
+    from dockyard.sdk.deploy.deployments import Deployment
+    from dockyard.sdk.deploy.images import DeploymentImage
     from dockyard.sdk.flows import Flow
-    from dockyard.sdk.images import DeploymentImage
 
 __all__ = ["DeploymentMethods"]
 
@@ -24,10 +24,7 @@ class DeploymentMethods:
     """The deployment methods of :class:`~dockyard.sdk.flows.Flow`."""
 
     def _flow(self) -> Flow[..., Any]:
-        from dockyard.sdk.flows import Flow
-
-        assert isinstance(self, Flow)
-        return self
+        return self  # type: ignore[return-value] # only Flow inherits these methods
 
     def to_deployment(
         self,
@@ -54,7 +51,7 @@ class DeploymentMethods:
 
         Nothing is registered until it is served. The arguments are those of :meth:`deploy`.
         """
-        from dockyard.sdk.deployments import Deployment, schedule_specs
+        from dockyard.sdk.deploy.deployments import Deployment, schedule_specs
 
         return Deployment(
             self._flow(),
@@ -148,7 +145,7 @@ class DeploymentMethods:
         """
         import dataclasses
 
-        from dockyard.sdk.deployments import deploy
+        from dockyard.sdk.deploy.deployments import deploy
 
         served = self.to_deployment(
             name,
@@ -205,7 +202,7 @@ class DeploymentMethods:
         see :func:`dockyard.serve`. ``limit`` caps the runs at once; the other arguments
         are those of :meth:`deploy`.
         """
-        from dockyard.sdk.serve import serve
+        from dockyard.sdk.deploy.serve import serve
 
         deployment = self.to_deployment(
             name,

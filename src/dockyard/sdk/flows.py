@@ -1,7 +1,8 @@
 """``@flow`` and :class:`Flow`: a function whose calls are tracked as flow runs.
 
 Applying the decorator records a definition and nothing else: no I/O, no server, no heavy
-import. The machinery of a run (:mod:`dockyard.sdk.flow_runs`) is imported at the first call.
+import. The machinery of a run (:mod:`dockyard.sdk.runtime.flow_runs`) is imported at the
+first call.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from dockyard.sdk.flow_deployments import DeploymentMethods
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from dockyard.sdk.persistence import ResultSerializer, ResultStorage
-    from dockyard.sdk.sources import FlowSource
-    from dockyard.sdk.states import State
-    from dockyard.sdk.task_runners import TaskRunner
+    from dockyard.sdk.deploy.sources import FlowSource
+    from dockyard.sdk.runtime.persistence import ResultSerializer, ResultStorage
+    from dockyard.sdk.runtime.states import State
+    from dockyard.sdk.runtime.task_runners import TaskRunner
 
-__all__ = ["Flow", "flow"]
+__all__ = ["Flow", "as_flow", "flow", "load_flow"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -87,7 +88,7 @@ class Flow(opt.Definition, DeploymentMethods, Generic[P, R]):
         self.result_storage = result_storage
         self.result_serializer = result_serializer
         if any(o is not None for o in (persist_result, result_storage, result_serializer)):
-            from dockyard.sdk.cache_policies import check_flow_results
+            from dockyard.sdk.runtime.cache_policies import check_flow_results
 
             check_flow_results(
                 f"flow {self.name!r}", persist_result, result_storage, result_serializer
@@ -139,12 +140,12 @@ class Flow(opt.Definition, DeploymentMethods, Generic[P, R]):
         """Run the flow as one flow run and return its value (or raise its exception).
 
         Args:
-            return_state: return the run's final :class:`~dockyard.sdk.states.State`
+            return_state: return the run's final :class:`~dockyard.sdk.runtime.states.State`
                 instead; a failure is then not raised (``state.result()`` raises it).
             wait_for: futures (or States) of task runs to wait for first; if one of them
                 did not complete, the flow does not run.
         """
-        from dockyard.sdk.flow_runs import call_flow
+        from dockyard.sdk.runtime.flow_runs import call_flow
 
         return call_flow(self, args, kwargs, return_state=return_state, wait_for=wait_for)
 
@@ -195,7 +196,7 @@ def _check_task_runner(runner: Any, flow_name: str) -> TaskRunner | None:
     """The flow's task runner: an instance (a runner class given is instantiated)."""
     if runner is None:
         return None
-    from dockyard.sdk.task_runners import TaskRunner
+    from dockyard.sdk.runtime.task_runners import TaskRunner
 
     if isinstance(runner, type) and issubclass(runner, TaskRunner):
         runner = runner()
@@ -350,12 +351,44 @@ class FlowDecorator:
             DockyardError: the source cannot be read or cloned, or the entrypoint cannot
                 be loaded.
         """
-        from dockyard.sdk.sources import load_from_source
+        from dockyard.sdk.deploy.sources import read_source
 
-        return load_from_source(source, entrypoint, branch=branch, commit=commit)
+        target, where = read_source(source, entrypoint, branch=branch, commit=commit)
+        return as_flow(target, entrypoint).with_source(where)
 
     def __repr__(self) -> str:
         return "<dockyard.flow>"
 
 
 flow = FlowDecorator()
+
+
+def as_flow(target: Any, entrypoint: str, name: str | None = None) -> Flow[..., Any]:
+    """The flow an entrypoint named: a flow as it is, a plain function made a flow (named
+    ``name``, default: after the function).
+
+    Raises:
+        DockyardError: the entrypoint names something else (a class, a task, a value).
+    """
+    from dockyard.exceptions import DockyardError
+    from dockyard.sdk.tasks import Task
+
+    if isinstance(target, Flow):
+        return target
+    if callable(target) and not isinstance(target, type | Task):
+        return Flow(target, name=name) if name else Flow(target)
+    raise DockyardError(
+        f"entrypoint {entrypoint!r} names a {type(target).__name__}, not a flow or a function"
+    )
+
+
+def load_flow(entrypoint: str, base: str | None, flow_name: str) -> Flow[..., Any]:
+    """Import the flow a deployment's entrypoint names (a plain function becomes a flow
+    named ``flow_name``).
+
+    Raises:
+        DockyardError: the entrypoint cannot be imported, or names no flow nor function.
+    """
+    from dockyard.sdk.deploy.entrypoints import load_entrypoint
+
+    return as_flow(load_entrypoint(entrypoint, base), entrypoint, flow_name)

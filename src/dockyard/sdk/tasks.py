@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, ove
 from dockyard.sdk import options as opt
 
 if TYPE_CHECKING:
-    from dockyard.sdk.cache_policies import CachePolicy, TaskResults
-    from dockyard.sdk.context import TaskRunContext
-    from dockyard.sdk.futures import FutureList, TaskFuture
-    from dockyard.sdk.persistence import ResultSerializer, ResultStorage
-    from dockyard.sdk.states import State
+    from dockyard.sdk.runtime.cache_policies import CachePolicy, TaskResults
+    from dockyard.sdk.runtime.context import TaskRunContext
+    from dockyard.sdk.runtime.futures import FutureList, TaskFuture
+    from dockyard.sdk.runtime.persistence import ResultSerializer, ResultStorage
+    from dockyard.sdk.runtime.states import State
 
 __all__ = ["CacheKeyFn", "RetryConditionFn", "Task", "task"]
 
@@ -36,7 +36,7 @@ class Task(opt.Definition, Generic[P, R]):
     """A function whose calls inside a flow are task runs. Made by :func:`task`.
 
     Calling it runs the function at once and returns its value; :meth:`submit` hands it to
-    the flow's task runner and returns a :class:`~dockyard.sdk.futures.TaskFuture`;
+    the flow's task runner and returns a :class:`~dockyard.sdk.runtime.futures.TaskFuture`;
     :meth:`map` submits one run per element of its iterable arguments.
     """
 
@@ -95,7 +95,7 @@ class Task(opt.Definition, Generic[P, R]):
         self._results: TaskResults | None = None
         results = (cache_key_fn, cache_policy, persist_result, result_storage, result_serializer)
         if any(option is not None for option in results):
-            from dockyard.sdk.cache_policies import task_results
+            from dockyard.sdk.runtime.cache_policies import task_results
 
             self._results = task_results(
                 f"task {self.name!r}",
@@ -152,13 +152,13 @@ class Task(opt.Definition, Generic[P, R]):
         """Run the task as one task run and return its value (or raise its exception).
 
         Args:
-            return_state: return the run's final :class:`~dockyard.sdk.states.State`
+            return_state: return the run's final :class:`~dockyard.sdk.runtime.states.State`
                 instead; a failure is then not raised (``state.result()`` raises it).
             wait_for: futures (or States) of runs to wait for first; if one of them did not
-                complete, the task does not run (see :mod:`dockyard.sdk.futures`).
+                complete, the task does not run (see :mod:`dockyard.sdk.runtime.futures`).
         """
         if return_state or wait_for is not None:
-            from dockyard.sdk.task_runs import call_task_with
+            from dockyard.sdk.runtime.task_runs import call_task_with
 
             return call_task_with(self, args, kwargs, return_state=return_state, wait_for=wait_for)
         return (_call_task or _load_call_task())(self, args, kwargs)
@@ -191,7 +191,7 @@ class Task(opt.Definition, Generic[P, R]):
         the runs in ``wait_for``, whose values are not passed. A flow waits for the tasks
         it submitted before it finishes.
         """
-        from dockyard.sdk.submit import submit_task
+        from dockyard.sdk.runtime.submit import submit_task
 
         return submit_task(self, args, kwargs, wait_for)
 
@@ -211,7 +211,7 @@ class Task(opt.Definition, Generic[P, R]):
         arguments wrapped in :class:`~dockyard.utilities.annotations.unmapped`, are passed
         whole to every run. Each run waits for the runs in ``wait_for`` first.
         """
-        from dockyard.sdk.submit import map_task
+        from dockyard.sdk.runtime.submit import map_task
 
         return map_task(self, args, kwargs, wait_for)
 
@@ -230,7 +230,7 @@ _call_task: Callable[[Task[..., Any], tuple[Any, ...], dict[str, Any]], Any] | N
 def _load_call_task() -> Callable[[Task[..., Any], tuple[Any, ...], dict[str, Any]], Any]:
     """Import the task-run machinery at the first task call (it is not needed at import)."""
     global _call_task
-    from dockyard.sdk.task_runs import call_task
+    from dockyard.sdk.runtime.task_runs import call_task
 
     _call_task = call_task
     return call_task
@@ -318,7 +318,7 @@ def task(
             blocks).
         cache_key_fn: ``fn(context, parameters) -> str | None``; runs with the same key
             reuse the stored result instead of running (see
-            :func:`~dockyard.sdk.cache.task_input_hash`).
+            :func:`~dockyard.sdk.runtime.cache.task_input_hash`).
         cache_expiration: how long a cached result stays valid (seconds or a timedelta;
             None: forever).
         cache_policy: how the cache key is computed (:mod:`dockyard.cache_policies`;

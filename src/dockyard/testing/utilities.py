@@ -61,7 +61,7 @@ def dockyard_test_harness(server_startup_timeout: float | None = 30) -> Iterator
     Raises:
         DockyardError: the server did not start in time; the message holds its log's end.
     """
-    from dockyard.sdk.local_server import stop_server
+    from dockyard.sdk.deploy.local_server import stop_server
 
     base = Path(tempfile.mkdtemp(prefix="dockyard-test-harness-"))
     process = None
@@ -80,7 +80,7 @@ def dockyard_test_harness(server_startup_timeout: float | None = 30) -> Iterator
 
 def _start(base: Path, home: Path, timeout: float | None) -> tuple[subprocess.Popen[bytes], str]:
     """Start the server; return its process and API URL once it answers."""
-    from dockyard.sdk.local_server import log_tail, spawn_server, stop_server
+    from dockyard.sdk.deploy.local_server import log_tail, spawn_server, stop_server
 
     env = {k: v for k, v in os.environ.items() if k != "DOCKYARD_SERVER_API_KEY"}
     env["DOCKYARD_HOME"] = str(home)
@@ -112,7 +112,7 @@ def _healthy(
     Raises:
         DockyardError: it neither answered nor exited within ``timeout`` seconds.
     """
-    from dockyard.sdk.local_server import log_tail
+    from dockyard.sdk.deploy.local_server import log_tail
     from dockyard.sdk.transport import LeanTransport
 
     deadline = None if timeout is None else time.monotonic() + timeout

@@ -6,7 +6,7 @@ an orchestrator sends it to stop a container. The engine turns the first SIGTERM
 ``async def`` flow, a cancellation of the flow's task), so that the flow's code stops at
 once and the run still reports its end: CANCELLED when it was asked to cancel, CRASHED
 ("terminated by signal SIGTERM") otherwise. The flow's ``on_cancellation`` or
-``on_crashed`` hooks then run (:mod:`dockyard.sdk.hooks`), within the sender's grace period
+``on_crashed`` hooks then run (:mod:`dockyard.sdk.runtime.hooks`), within the sender's grace period
 (a worker's SIGKILL follows it). A second SIGTERM ends the process at once, hooks or not.
 """
 
@@ -23,7 +23,7 @@ from dockyard.exceptions import FlowRunTerminated
 if TYPE_CHECKING:
     import asyncio
 
-    from dockyard.sdk.tracking import RunHandle
+    from dockyard.sdk.runtime.tracking import RunHandle
 
 __all__ = ["Termination"]
 

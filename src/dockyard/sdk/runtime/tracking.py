@@ -22,7 +22,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from dockyard.exceptions import DockyardError, FlowRunAborted, FlowRunTerminated
-from dockyard.sdk.shipping import (
+from dockyard.sdk.runtime.shipping import (
     FLUSH_TIMEOUT,
     LOG_BATCH,
     MAX_QUEUED,

@@ -1,9 +1,10 @@
 """State hooks: the functions a flow or task calls when one of its runs changes state.
 
 ``hook(flow, flow_run, state)`` / ``hook(task, task_run, state)``: ``flow_run`` and
-``task_run`` are the run as its context shows it (:class:`~dockyard.sdk.context.FlowRunInfo`,
-:class:`~dockyard.sdk.context.TaskRunInfo`: ``id``, ``name``, ``parameters``, ``tags``,
-``run_count``...), ``state`` a :class:`~dockyard.sdk.states.State`.
+``task_run`` are the run as its context shows it
+(:class:`~dockyard.sdk.runtime.context.FlowRunInfo`,
+:class:`~dockyard.sdk.runtime.context.TaskRunInfo`: ``id``, ``name``, ``parameters``,
+``tags``, ``run_count``...), ``state`` a :class:`~dockyard.sdk.runtime.states.State`.
 
 A flow calls ``on_running`` at the start of each attempt, then one of ``on_completion``,
 ``on_failure``, ``on_crashed`` or ``on_cancellation`` once its final state is reported; a
@@ -23,10 +24,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from dockyard.sdk import logs
-from dockyard.sdk.context import FLOW_RUN, TASK_RUN, FlowRunContext, TaskRunContext
-from dockyard.sdk.results import describe_failure
-from dockyard.sdk.states import Completed, Failed, Retrying, Running, State, StateType
+from dockyard.sdk.runtime import logs
+from dockyard.sdk.runtime.context import FLOW_RUN, TASK_RUN, FlowRunContext, TaskRunContext
+from dockyard.sdk.runtime.results import describe_failure
+from dockyard.sdk.runtime.states import Completed, Failed, Retrying, Running, State, StateType
 
 if TYPE_CHECKING:
     from dockyard.sdk.flows import Flow

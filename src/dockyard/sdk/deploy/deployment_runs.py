@@ -1,7 +1,7 @@
 """Creating runs of deployments from Python: :func:`run_deployment`.
 
 The run it returns is the server's record of it, with its ``state`` as a
-:class:`~dockyard.sdk.states.State` (``run.state.is_completed()``, ``run.state.result()``).
+:class:`~dockyard.sdk.runtime.states.State` (``run.state.is_completed()``, ``run.state.result()``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from dockyard.sdk.states import State, StateType, from_server, to_server
+from dockyard.sdk.runtime.states import State, StateType, from_server, to_server
 
 if TYPE_CHECKING:
     from dockyard.client import Client
@@ -151,7 +151,7 @@ def run_deployment(
     """
     from dockyard.client import Client
     from dockyard.schemas import DeploymentRunCreate
-    from dockyard.sdk.waiting import wait_for_run
+    from dockyard.sdk.deploy.waiting import wait_for_run
 
     request = DeploymentRunCreate(
         parameters=dict(parameters or {}),

@@ -77,7 +77,7 @@ class PullSteps:
         """Clone ``repository`` into a new temporary directory and change into it."""
         import tempfile
 
-        from dockyard.sdk.git import clone
+        from dockyard.sdk.deploy.git import clone
 
         destination = Path(tempfile.mkdtemp(prefix="dockyard-source-"))
         self._made.append(destination)

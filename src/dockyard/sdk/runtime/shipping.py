@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard._batching import MAX_BYTES, size_bound
 from dockyard._values import TAG_MAX_LENGTH, clean_text
 from dockyard.exceptions import ApiError, DockyardError, ServerUnreachable
-from dockyard.sdk.context import id_text
+from dockyard.sdk.runtime.context import id_text
 
 if TYPE_CHECKING:
     from dockyard.sdk.api import ServerApi

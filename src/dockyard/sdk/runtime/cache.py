@@ -1,14 +1,14 @@
 """Task results: persisted, cached, and reused when a flow run tries again.
 
 **Persisted results.** A task run's result is written to a result storage
-(:mod:`dockyard.sdk.persistence`; ``$DOCKYARD_HOME/storage`` by default) when the task says
+(:mod:`dockyard.sdk.runtime.persistence`; ``$DOCKYARD_HOME/storage`` by default) when the task says
 ``persist_result=True``, or sets any of ``cache_policy`` (other than ``NO_CACHE``),
 ``cache_key_fn``, ``result_storage`` or ``result_serializer``; a task that says nothing
 follows its flow's ``persist_result``, and then the setting ``DOCKYARD_RESULTS_PERSIST_BY_
 DEFAULT`` (off). ``persist_result=False`` turns persistence and caching off for the task.
 
 **The cache.** A persisted run computes its cache key with its ``cache_policy``
-(:mod:`dockyard.sdk.cache_policies`; ``DEFAULT`` when none is given, ``cache_key_fn`` makes
+(:mod:`dockyard.sdk.runtime.cache_policies`; ``DEFAULT`` when none is given, ``cache_key_fn`` makes
 one). Its result record is kept under that key (the file ``<storage>/<key>`` for a key made of
 letters, digits, ``.``, ``_`` and ``-``, else ``<storage>/sha256-<digest of the key>``), in
 the policy's key storage if it has one. A later run with the same key, in any flow and any
@@ -40,15 +40,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.exceptions import DockyardError
-from dockyard.sdk import logs
-from dockyard.sdk.cache_policies import (
+from dockyard.sdk.runtime import logs
+from dockyard.sdk.runtime.cache_policies import (
     DEFAULT,
     CachePolicy,
     IsolationLevel,
     TaskResults,
     hash_objects,
 )
-from dockyard.sdk.persistence import (
+from dockyard.sdk.runtime.persistence import (
     MISS,
     PICKLE,
     Journal,
@@ -64,8 +64,8 @@ from dockyard.sdk.persistence import (
 )
 
 if TYPE_CHECKING:
-    from dockyard.sdk.context import FlowRunContext, TaskRunContext
     from dockyard.sdk.flows import Flow
+    from dockyard.sdk.runtime.context import FlowRunContext, TaskRunContext
     from dockyard.sdk.tasks import Task
     from dockyard.settings import Settings
 

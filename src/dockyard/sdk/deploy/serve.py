@@ -18,7 +18,7 @@ from dockyard.exceptions import DockyardError
 
 if TYPE_CHECKING:
     from dockyard import schemas
-    from dockyard.sdk.deployments import Deployment
+    from dockyard.sdk.deploy.deployments import Deployment
     from dockyard.settings import Settings
 
 __all__ = ["serve"]
@@ -47,7 +47,7 @@ def serve(*deployments: Deployment, limit: int | None = None) -> None:
         ServerUnreachable: no server answers at a URL on another machine.
         InvalidInput: the server refused a deployment.
     """
-    from dockyard.sdk.local_server import ensure_server
+    from dockyard.sdk.deploy.local_server import ensure_server
 
     if not deployments:
         raise DockyardError("serve() needs at least one deployment: flow.to_deployment(name)")
@@ -66,7 +66,7 @@ def serve(*deployments: Deployment, limit: int | None = None) -> None:
 
 def _serve(settings: Settings, deployments: tuple[Deployment, ...], limit: int | None) -> None:
     from dockyard.client import Client
-    from dockyard.sdk.deployments import register
+    from dockyard.sdk.deploy.deployments import register
     from dockyard.workers.process import ProcessWorker
 
     with Client(api_url=settings.api_url, api_key=settings.api_key) as client:
@@ -80,8 +80,8 @@ def _serve(settings: Settings, deployments: tuple[Deployment, ...], limit: int |
 
 
 def _announce(settings: Settings, registered: list[schemas.Deployment]) -> None:
-    from dockyard.sdk.deployments import quoted
-    from dockyard.sdk.local_server import ui_url
+    from dockyard.sdk.deploy.deployments import quoted
+    from dockyard.sdk.deploy.local_server import ui_url
 
     names = [f"{d.flow_name}/{d.name}" for d in registered]
     print(f"Serving {len(names)} deployment(s): {', '.join(names)}")

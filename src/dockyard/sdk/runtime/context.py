@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from dockyard.sdk.cache import RunResults
     from dockyard.sdk.flows import Flow
-    from dockyard.sdk.task_runners import TaskRunner
+    from dockyard.sdk.runtime.cache import RunResults
+    from dockyard.sdk.runtime.task_runners import TaskRunner
+    from dockyard.sdk.runtime.tracking import RunHandle, Tracker
     from dockyard.sdk.tasks import Task
-    from dockyard.sdk.tracking import RunHandle, Tracker
     from dockyard.settings import Settings
 
 __all__ = [
@@ -208,7 +208,7 @@ class FlowRunContext:
         self.settings = settings
         self.log_prints = log_prints
         self.record = record
-        # what the run keeps of its task results (dockyard.sdk.cache); None: nothing
+        # what the run keeps of its task results (dockyard.sdk.runtime.cache); None: nothing
         self.results: RunResults | None = None
         self.run_count = record.attempt if record is not None else 1
         self.tags = list(record.tags) if record is not None else list(flow.tags)

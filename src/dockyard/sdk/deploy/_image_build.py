@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from dockyard._docker import ImageBuildError
-from dockyard.sdk.images import (
+from dockyard.sdk.deploy._dockerfile import (
     BUILD_DIR,
     CONTEXT_DIR,
     WHEEL_BUILD_ARG,
-    DeploymentImage,
     default_base_image,
     generate_dockerfile,
 )
@@ -28,6 +27,7 @@ from dockyard.sdk.images import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from dockyard.sdk.deploy.images import DeploymentImage
     from dockyard.settings import Settings
 
 __all__ = ["included_files", "run_build", "write_archive"]
@@ -43,7 +43,7 @@ def run_build(
     console: Console | None,
 ) -> str:
     """Build ``image`` from ``root`` with ``client``; return the image's ``name:tag``."""
-    from dockyard.sdk._image_wheel import dockyard_wheel
+    from dockyard.sdk.deploy._image_wheel import dockyard_wheel
 
     prefix, dockerfile, files, extras = _layout(image, root, settings)
     wheel = dockyard_wheel(settings.home / "wheels")
@@ -139,7 +139,7 @@ def _build(
 ) -> str:
     """Run the build, showing progress; return the image's id."""
     import docker
-    from dockyard.sdk._image_progress import BuildProgress
+    from dockyard.sdk.deploy._image_progress import BuildProgress
 
     options = dict(image.build_kwargs)
     buildargs = {WHEEL_BUILD_ARG: wheel_path, **(options.pop("buildargs", None) or {})}

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from dockyard import schemas
     from dockyard.client import Client
     from dockyard.schedules import Schedule
+    from dockyard.sdk.deploy.images import DeploymentImage
     from dockyard.sdk.flows import Flow
-    from dockyard.sdk.images import DeploymentImage
 
 __all__ = ["Deployment", "deploy", "quoted", "register", "schedule_specs"]
 
@@ -81,7 +81,7 @@ class Deployment:
             DockyardError: the flow cannot be located, or a parameter is unknown or not JSON.
         """
         from dockyard.schedules import request_of
-        from dockyard.sdk.sources import locate
+        from dockyard.sdk.deploy.sources import locate
 
         source = self.flow.source or locate(self.flow)
         return {
@@ -240,8 +240,13 @@ def _with_image(
     import dataclasses
     from pathlib import Path
 
-    from dockyard.sdk.images import DeploymentImage, build_image, entrypoint_in_image, push_image
-    from dockyard.sdk.sources import FlowSource, locate
+    from dockyard.sdk.deploy.images import (
+        DeploymentImage,
+        build_image,
+        entrypoint_in_image,
+        push_image,
+    )
+    from dockyard.sdk.deploy.sources import FlowSource, locate
 
     variables = pool.base_job_template.get("variables", {}).get("properties", {})
     if "image" not in variables:

@@ -3,8 +3,8 @@
 A deployment records an ``entrypoint`` (``file.py:function``) and either a ``path`` (the
 directory the entrypoint is relative to, on the machine that runs it) or ``pull_steps``
 that fetch the code first (a git clone). :func:`locate` finds them for a flow defined in a
-file; :func:`load_from_source` loads a flow from a directory or a git repository and
-remembers where it came from.
+file; :func:`read_source` loads what an entrypoint names in a directory or a git
+repository, and says where it came from (``Flow.from_source`` makes it a flow).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dockyard.exceptions import DockyardError
 if TYPE_CHECKING:
     from dockyard.sdk.flows import Flow
 
-__all__ = ["FlowSource", "load_from_source", "locate"]
+__all__ = ["FlowSource", "locate", "read_source"]
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,16 @@ def _attribute(flow: Flow[..., Any]) -> str:
     return name
 
 
-def load_from_source(
+def read_source(
     source: str | Path,
     entrypoint: str,
     *,
     branch: str | None = None,
     commit: str | None = None,
-) -> Flow[..., Any]:
-    """Load the flow an entrypoint names in a directory or a git repository.
+) -> tuple[Any, FlowSource]:
+    """Load what an entrypoint names in a directory or a git repository, and where it is.
+
+    ``Flow.from_source`` makes the first a flow (:func:`dockyard.sdk.flows.as_flow`).
 
     Its deployments record the source: a directory as their ``path``, a repository as a
     ``git_clone`` pull step (so the machine that runs them needs no checkout).
@@ -98,8 +100,9 @@ def load_from_source(
         DockyardError: the directory does not exist, the clone failed, or the entrypoint
             cannot be loaded.
     """
-    from dockyard.sdk.git import clone, is_git_source
-    from dockyard.sdk.pull import git_clone_step
+    from dockyard.sdk.deploy.entrypoints import load_entrypoint
+    from dockyard.sdk.deploy.git import clone, is_git_source
+    from dockyard.sdk.deploy.pull import git_clone_step
 
     text = str(source)
     if is_git_source(text):
@@ -107,9 +110,9 @@ def load_from_source(
         checkout = Path(tempfile.mkdtemp(prefix="dockyard-source-"))
         atexit.register(shutil.rmtree, checkout, True)
         clone(repository, checkout, branch=branch, commit=commit)
-        flow = _load(entrypoint, checkout)
         step = git_clone_step(repository, branch=branch, commit=commit)
-        return flow.with_source(FlowSource(entrypoint=entrypoint, pull_steps=(step,)))
+        target = load_entrypoint(entrypoint, str(checkout))
+        return target, FlowSource(entrypoint=entrypoint, pull_steps=(step,))
     if branch is not None or commit is not None:
         raise DockyardError(
             f"branch and commit are for git repositories; {text!r} is a local directory"
@@ -117,25 +120,11 @@ def load_from_source(
     directory = Path(text).expanduser().resolve()
     if not directory.is_dir():
         raise DockyardError(f"flow source {text!r} is not a directory nor a git repository")
-    flow = _load(entrypoint, directory)
-    return flow.with_source(FlowSource(entrypoint=entrypoint, path=str(directory)))
+    target = load_entrypoint(entrypoint, str(directory))
+    return target, FlowSource(entrypoint=entrypoint, path=str(directory))
 
 
 def _absolute_if_local(repository: str) -> str:
     if "://" in repository or "@" in repository.split("/")[0]:
         return repository
     return str(Path(repository).expanduser().resolve())
-
-
-def _load(entrypoint: str, directory: Path) -> Flow[..., Any]:
-    from dockyard.sdk.entrypoints import load_entrypoint
-    from dockyard.sdk.flows import Flow
-
-    target = load_entrypoint(entrypoint, str(directory))
-    if isinstance(target, Flow):
-        return target
-    if callable(target) and not isinstance(target, type):
-        return Flow(target)
-    raise DockyardError(
-        f"entrypoint {entrypoint!r} names a {type(target).__name__}, not a flow or a function"
-    )

@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from typing import IO, Any
 
 from dockyard.exceptions import MissingContextError
-from dockyard.sdk.context import FLOW_RUN, TASK_RUN, FlowRunContext, TaskRunContext
+from dockyard.sdk.runtime.context import FLOW_RUN, TASK_RUN, FlowRunContext, TaskRunContext
 
 __all__ = [
     "RunLogger",

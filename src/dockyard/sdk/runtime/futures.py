@@ -25,7 +25,7 @@ from concurrent import futures as cf
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from dockyard.exceptions import FlowRunAborted, MissingResult, UnfinishedRun
-from dockyard.sdk.states import State, StateType
+from dockyard.sdk.runtime.states import State, StateType
 from dockyard.utilities.annotations import allow_failure, quote, unmapped
 
 __all__ = [
@@ -60,7 +60,7 @@ class TaskFuture(Generic[T]):
     ``await future`` waits without blocking the event loop.
 
     A task runner makes one from a :class:`concurrent.futures.Future` whose result is the
-    run's final :class:`~dockyard.sdk.states.State`.
+    run's final :class:`~dockyard.sdk.runtime.states.State`.
     """
 
     __slots__ = ("_future", "_id")

@@ -2,7 +2,7 @@
 
 The task run itself (its record, retries, timeout, cache, the futures it waits for) stays
 in the flow's process, in a thread of the runner, as with
-:class:`~dockyard.sdk.task_runners.ThreadPoolTaskRunner`: only the call of the task's
+:class:`~dockyard.sdk.runtime.task_runners.ThreadPoolTaskRunner`: only the call of the task's
 function is sent to a worker (:func:`run_body`). The worker runs it inside a stand-in of
 the flow run that collects the task runs it makes and the lines it logs; they travel back
 with what the function returned or raised, and the flow's tracker records them.
@@ -26,9 +26,9 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-from dockyard.sdk.context import FLOW_RUN, TASK_RUN, FlowRunContext, TaskRunContext
-from dockyard.sdk.task_runners import ThreadPoolTaskRunner
-from dockyard.sdk.tracking import LocalTracker
+from dockyard.sdk.runtime.context import FLOW_RUN, TASK_RUN, FlowRunContext, TaskRunContext
+from dockyard.sdk.runtime.task_runners import ThreadPoolTaskRunner
+from dockyard.sdk.runtime.tracking import LocalTracker
 
 if TYPE_CHECKING:
     from dockyard.sdk.tasks import Task
@@ -101,6 +101,9 @@ class _Ref(NamedTuple):
     module: str
     qualname: str
     path: str | None
+    # the task's class, sent along (pickled by name) so that a worker process can make a
+    # task of a bare function without this module importing the definitions' layer
+    kind: type
 
 
 def _locate(ref: _Ref) -> Any:
@@ -136,7 +139,7 @@ def _reference(task: Task[..., Any]) -> _Ref:
     fn = task.fn
     module = getattr(fn, "__module__", None) or "__main__"
     qualname = getattr(fn, "__qualname__", "")
-    ref = _Ref(module, qualname, getattr(sys.modules.get(module), "__file__", None))
+    ref = _Ref(module, qualname, getattr(sys.modules.get(module), "__file__", None), type(task))
     try:
         found = _locate(ref)
     except Exception:
@@ -156,6 +159,7 @@ class _FlowRunRef(NamedTuple):
     flow_name: str
     settings: Settings
     tracked: bool
+    flow_kind: type  # the flow's class, as _Ref.kind
 
 
 class _Job(NamedTuple):
@@ -205,7 +209,12 @@ class _Body:
         if flow_run is not None:
             handle = flow_run.handle
             ref = _FlowRunRef(
-                handle.id_text, handle.name, flow_run.flow.name, flow_run.settings, flow_run.tracked
+                handle.id_text,
+                handle.name,
+                flow_run.flow.name,
+                flow_run.settings,
+                flow_run.tracked,
+                type(flow_run.flow),
             )
         return _Job(
             self.ref,
@@ -242,7 +251,7 @@ class _Body:
 
 
 def _start_worker() -> None:
-    from dockyard.sdk import logs
+    from dockyard.sdk.runtime import logs
 
     logs.install()
 
@@ -254,7 +263,7 @@ def run_body(job: _Job) -> _Outcome:
     import asyncio
     import inspect
 
-    from dockyard.sdk import logs
+    from dockyard.sdk.runtime import logs
 
     fn, task = _function(job.ref)
     tracker = _Collector(job.flow_run.tracked if job.flow_run is not None else False)
@@ -291,12 +300,11 @@ def run_body(job: _Job) -> _Outcome:
 
 
 def _function(ref: _Ref) -> tuple[Callable[..., Any], Task[..., Any]]:
-    from dockyard.sdk.tasks import Task
-
-    found = _locate(ref)
-    if isinstance(found, Task):
+    found: Any = _locate(ref)
+    kind: Any = ref.kind
+    if isinstance(found, kind):
         return found.fn, found
-    return found, Task(found)
+    return found, kind(found)
 
 
 def _portable(exc: Exception) -> Exception:
@@ -338,11 +346,10 @@ class _WorkerFlowRun(FlowRunContext):
     __slots__ = ("_counter", "_prefix")
 
     def __init__(self, ref: _FlowRunRef, prefix: str, tracker: _Collector) -> None:
-        from dockyard.sdk.flows import Flow
-        from dockyard.sdk.tracking import RunHandle
+        from dockyard.sdk.runtime.tracking import RunHandle
 
         super().__init__(
-            flow=Flow(_stand_in_flow, name=ref.flow_name),
+            flow=ref.flow_kind(_stand_in_flow, name=ref.flow_name),
             handle=RunHandle(uuid.UUID(ref.id), ref.name),
             parameters={},
             parent=None,

@@ -11,10 +11,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from dockyard.exceptions import FlowRunAborted, UnfinishedRun
-from dockyard.sdk import cache, logs
-from dockyard.sdk.cache import MISS, TaskPlan
-from dockyard.sdk.context import FLOW_RUN, TASK_RUN, FlowRunContext, TaskRunContext, new_id
-from dockyard.sdk.futures import (
+from dockyard.sdk.options import jittered, render_run_name, retry_delay
+from dockyard.sdk.runtime import cache, logs
+from dockyard.sdk.runtime.cache import MISS, TaskPlan
+from dockyard.sdk.runtime.context import FLOW_RUN, TASK_RUN, FlowRunContext, TaskRunContext, new_id
+from dockyard.sdk.runtime.futures import (
     NOT_READY,
     UpstreamNotReady,
     check_upstream,
@@ -24,11 +25,10 @@ from dockyard.sdk.futures import (
     result_of,
     returned_state,
 )
-from dockyard.sdk.options import jittered, render_run_name, retry_delay
-from dockyard.sdk.results import describe_failure
-from dockyard.sdk.states import State, StateType, to_server
-from dockyard.sdk.tags import current_tags, merge_tags
-from dockyard.sdk.timeouts import await_with_timeout, call_with_timeout
+from dockyard.sdk.runtime.results import describe_failure
+from dockyard.sdk.runtime.states import State, StateType, to_server
+from dockyard.sdk.runtime.tags import current_tags, merge_tags
+from dockyard.sdk.runtime.timeouts import await_with_timeout, call_with_timeout
 
 if TYPE_CHECKING:
     from dockyard.sdk.tasks import Task
@@ -326,7 +326,7 @@ def _retry(context: TaskRunContext, attempt: int, exc: Exception) -> float | Non
 
 def _should_retry(context: TaskRunContext, attempt: int, exc: Exception) -> bool:
     """Ask the task's ``retry_condition_fn`` whether the failed attempt is tried again."""
-    from dockyard.sdk.hooks import should_retry
+    from dockyard.sdk.runtime.hooks import should_retry
 
     if should_retry(context, exc):
         return True
@@ -350,14 +350,14 @@ def _hooked(exc: BaseException) -> bool:
 
 def _hooks(option: str, context: TaskRunContext, outcome: Any = None) -> None:
     """Call the task's ``option`` hooks; ``outcome``: the value, or the exception."""
-    from dockyard.sdk import hooks
+    from dockyard.sdk.runtime import hooks
 
     hooks.run_task_hooks(option, context, hooks.task_state(option, context, outcome))
 
 
 async def _hooks_async(option: str, context: TaskRunContext, outcome: Any = None) -> None:
     """Like :func:`_hooks`, awaiting ``async def`` hooks on the running loop."""
-    from dockyard.sdk import hooks
+    from dockyard.sdk.runtime import hooks
 
     await hooks.run_task_hooks_async(option, context, hooks.task_state(option, context, outcome))
 
@@ -435,7 +435,7 @@ def _cached_state(value: Any) -> State:
 
 def _cached(context: TaskRunContext, start: float) -> tuple[TaskPlan | None, str | None, Any]:
     """The slow path of a run whose result may be persisted, cached or reused (see
-    :mod:`dockyard.sdk.cache`): return its plan, its cache key and the value it need not run
+    :mod:`dockyard.sdk.runtime.cache`): return its plan, its cache key and the value it need not run
     for (or MISS); a cache hit is recorded as the run, COMPLETED from the cache."""
     plan, value = cache.prepare(context)
     key = plan.cache_key if plan is not None else None

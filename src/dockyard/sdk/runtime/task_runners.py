@@ -14,7 +14,7 @@
         return sum(count_words.map(texts).result())
 
 - :class:`ThreadPoolTaskRunner` (the default) runs them in threads of the flow's process.
-- :class:`~dockyard.sdk.process_pool.ProcessPoolTaskRunner` runs each task's function in a
+- :class:`~dockyard.sdk.runtime.process_pool.ProcessPoolTaskRunner` runs each task's function in a
   worker process, for work that needs more than one CPU. The task run itself (its record,
   retries, timeout, cache, the futures it waits for) stays in the flow's process; task runs
   the function starts in the worker, and its logs, are sent back with its result and
@@ -25,7 +25,7 @@
 
 Writing a runner: subclass :class:`TaskRunner` (see its docstring). One that runs the
 functions elsewhere (a cluster) can subclass
-:class:`~dockyard.sdk.process_pool.ProcessPoolTaskRunner` and override its
+:class:`~dockyard.sdk.runtime.process_pool.ProcessPoolTaskRunner` and override its
 ``make_executor()`` to return that cluster's :class:`concurrent.futures.Executor`.
 """
 
@@ -39,9 +39,9 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Self
 
-from dockyard.sdk.context import FLOW_RUN, FlowRunContext, new_id
-from dockyard.sdk.futures import FutureList, TaskFuture, result_of
-from dockyard.sdk.states import State
+from dockyard.sdk.runtime.context import FLOW_RUN, FlowRunContext, new_id
+from dockyard.sdk.runtime.futures import FutureList, TaskFuture, result_of
+from dockyard.sdk.runtime.states import State
 from dockyard.utilities.annotations import allow_failure, quote, unmapped
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class TaskRunner(abc.ABC):
     - :meth:`shutdown`: stop, by default once the runs submitted have finished
       (``__exit__`` calls it);
     - :meth:`submit`: start one task run and return its
-      :class:`~dockyard.sdk.futures.TaskFuture`. :func:`prepare_task_run` gives the callable
+      :class:`~dockyard.sdk.runtime.futures.TaskFuture`. :func:`prepare_task_run` gives the callable
       that runs it, in whichever thread of this process calls it.
 
     :meth:`map` submits one run per element, with :meth:`submit`.
@@ -106,7 +106,7 @@ class TaskRunner(abc.ABC):
         """Start one run of ``task`` with these arguments; return its future.
 
         The run waits for the futures among its arguments and in ``wait_for`` first (see
-        :mod:`dockyard.sdk.futures`).
+        :mod:`dockyard.sdk.runtime.futures`).
         """
 
     def map(
@@ -137,7 +137,7 @@ def prepare_task_run(
     Returns:
         A callable that runs it to its end in the thread that calls it (with a copy of the
         caller's context: its flow run) and returns its final State; and the run's id (as
-        an int, for :class:`~dockyard.sdk.futures.TaskFuture`).
+        an int, for :class:`~dockyard.sdk.runtime.futures.TaskFuture`).
     """
     run_id = new_id()
     context = contextvars.copy_context()
@@ -155,7 +155,7 @@ def _run_task(
     run_id: int,
     wait_for: Any,
 ) -> State:
-    from dockyard.sdk.task_runs import run_task_async, run_task_sync
+    from dockyard.sdk.runtime.task_runs import run_task_async, run_task_sync
 
     if task.isasync:
         import asyncio

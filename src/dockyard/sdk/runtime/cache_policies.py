@@ -25,7 +25,7 @@ Arguments are hashed from their JSON form, else from their pickle; a run whose a
 are neither runs without caching, after a warning.
 
 The module also checks the result keywords of ``@task`` and ``@flow`` when they are applied
-(:func:`task_results`, :func:`check_flow_results`); :mod:`dockyard.sdk.cache` says what
+(:func:`task_results`, :func:`check_flow_results`); :mod:`dockyard.sdk.runtime.cache` says what
 they do.
 """
 
@@ -40,10 +40,10 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dockyard.sdk.persistence import Serializer, check_serializer, check_storage
+from dockyard.sdk.runtime.persistence import Serializer, check_serializer, check_storage
 
 if TYPE_CHECKING:
-    from dockyard.sdk.context import TaskRunContext
+    from dockyard.sdk.runtime.context import TaskRunContext
 
 __all__ = [
     "DEFAULT",
@@ -389,7 +389,7 @@ DEFAULT = INPUTS + TASK_SOURCE + RUN_ID
 
 
 class TaskResults:
-    """A task's result options, checked when it is defined (see :mod:`dockyard.sdk.cache`).
+    """A task's result options, checked when it is defined (see :mod:`dockyard.sdk.runtime.cache`).
 
     Attributes:
         persist: whether its results are persisted (None: as its flow says).

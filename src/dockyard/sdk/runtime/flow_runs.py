@@ -36,10 +36,11 @@ from dockyard.exceptions import (
     ServerUnreachable,
     UnfinishedRun,
 )
-from dockyard.sdk import logs
-from dockyard.sdk.cache import run_results
-from dockyard.sdk.context import FLOW_RUN, TASK_RUN, FlowRunContext, RunRecord
-from dockyard.sdk.futures import (
+from dockyard.sdk.options import render_run_name, retry_delay
+from dockyard.sdk.runtime import logs
+from dockyard.sdk.runtime.cache import run_results
+from dockyard.sdk.runtime.context import FLOW_RUN, TASK_RUN, FlowRunContext, RunRecord
+from dockyard.sdk.runtime.futures import (
     NOT_READY,
     UpstreamNotReady,
     check_upstream,
@@ -47,13 +48,12 @@ from dockyard.sdk.futures import (
     flow_final_state,
     result_of,
 )
-from dockyard.sdk.options import render_run_name, retry_delay
-from dockyard.sdk.results import describe_failure, json_safe, result_for_server
-from dockyard.sdk.shipping import FLUSH_TIMEOUT
-from dockyard.sdk.states import State, StateType, to_server
-from dockyard.sdk.tags import current_tags, merge_tags
-from dockyard.sdk.timeouts import await_with_timeout, call_with_timeout
-from dockyard.sdk.tracking import LeaseRenewer, LocalTracker, RunHandle, Tracker, warn
+from dockyard.sdk.runtime.results import describe_failure, json_safe, result_for_server
+from dockyard.sdk.runtime.shipping import FLUSH_TIMEOUT
+from dockyard.sdk.runtime.states import State, StateType, to_server
+from dockyard.sdk.runtime.tags import current_tags, merge_tags
+from dockyard.sdk.runtime.timeouts import await_with_timeout, call_with_timeout
+from dockyard.sdk.runtime.tracking import LeaseRenewer, LocalTracker, RunHandle, Tracker, warn
 
 if TYPE_CHECKING:
     from dockyard.sdk.flows import Flow
@@ -302,7 +302,7 @@ class FlowRunner:
         the final state.
 
         A function that returned a State, or futures or States of runs of which one did not
-        complete, ends the run otherwise (:func:`~dockyard.sdk.futures.flow_final_state`).
+        complete, ends the run otherwise (:func:`~dockyard.sdk.runtime.futures.flow_final_state`).
         """
         context = self._context()
         context.wait_for_tasks()
@@ -374,7 +374,7 @@ class FlowRunner:
 
     def _hooks_running(self) -> None:
         """Call the flow's on_running hooks for the attempt starting."""
-        from dockyard.sdk import hooks
+        from dockyard.sdk.runtime import hooks
 
         context = self._context()
         hooks.run_flow_hooks(context, hooks.running_state(context.run_count))
@@ -386,7 +386,7 @@ class FlowRunner:
             if self._reported is None or self._hooked:
                 return
             self._hooked = True
-        from dockyard.sdk import hooks
+        from dockyard.sdk.runtime import hooks
 
         if hooks.flow_hooks_for(self.flow, state):
             hooks.run_flow_hooks(self._context(), _final(state, message, outcome))
@@ -433,7 +433,7 @@ class FlowRunner:
 
 
 def _final(state: str, message: str | None, outcome: Any) -> State:
-    from dockyard.sdk.states import from_server
+    from dockyard.sdk.runtime.states import from_server
 
     return from_server(state, message, data=outcome)
 

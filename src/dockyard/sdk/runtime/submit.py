@@ -1,7 +1,7 @@
 """``Task.submit`` and ``Task.map``: task runs handed to the flow run's task runner.
 
 Inside a flow run, the runner is a copy of the flow's ``task_runner`` (a
-:class:`~dockyard.sdk.task_runners.ThreadPoolTaskRunner` by default), started at the first
+:class:`~dockyard.sdk.runtime.task_runners.ThreadPoolTaskRunner` by default), started at the first
 submit and waited for when the run ends. Outside any flow, tasks go to a thread pool of the
 process.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from dockyard.sdk.context import FLOW_RUN
-from dockyard.sdk.task_runners import TaskRunner, ThreadPoolTaskRunner
+from dockyard.sdk.runtime.context import FLOW_RUN
+from dockyard.sdk.runtime.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 if TYPE_CHECKING:
-    from dockyard.sdk.futures import FutureList, TaskFuture
+    from dockyard.sdk.runtime.futures import FutureList, TaskFuture
     from dockyard.sdk.tasks import Task
 
 __all__ = ["map_task", "submit_task"]

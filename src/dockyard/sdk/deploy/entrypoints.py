@@ -10,11 +10,9 @@ from types import ModuleType
 from typing import Any
 
 from dockyard.exceptions import DockyardError
-from dockyard.sdk.flows import Flow
-from dockyard.sdk.results import describe_failure
-from dockyard.sdk.tasks import Task
+from dockyard.sdk.runtime.results import describe_failure
 
-__all__ = ["load_entrypoint", "load_flow"]
+__all__ = ["load_entrypoint"]
 
 
 def _is_path(target: str) -> bool:
@@ -80,19 +78,3 @@ def _import_module(target: str) -> ModuleType:
         raise DockyardError(f"importing {target!r} failed: {describe_failure(exc)}") from exc
     except (Exception, SystemExit) as exc:
         raise DockyardError(f"importing {target!r} failed: {describe_failure(exc)}") from exc
-
-
-def load_flow(entrypoint: str, base: str | None, flow_name: str) -> Flow[..., Any]:
-    """Return the flow an entrypoint names; a plain function becomes a flow named ``flow_name``.
-
-    Raises:
-        DockyardError: as :func:`load_entrypoint`, or the entrypoint is not a function.
-    """
-    target = load_entrypoint(entrypoint, base)
-    if isinstance(target, Flow):
-        return target
-    if callable(target) and not isinstance(target, type | Task):
-        return Flow(target, name=flow_name)
-    raise DockyardError(
-        f"entrypoint {entrypoint!r} names a {type(target).__name__}, not a flow or a function"
-    )
