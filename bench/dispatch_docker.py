@@ -47,7 +47,7 @@ def base_image() -> str:
 
 def build_flow_image(tmp: Path) -> str:
     from dockyard import settings
-    from dockyard.sdk.images import DeploymentImage, build_image
+    from dockyard.sdk.deploy.images import DeploymentImage, build_image
 
     project = tmp / "project"
     project.mkdir()
