@@ -15,7 +15,7 @@ from pathlib import Path
 
 from _support import RunningServer
 
-FLOW_FILE = '''
+FLOW_FILE = """
 import json
 import sys
 from datetime import timedelta
@@ -107,7 +107,7 @@ if __name__ == "__main__":
     state = report("tuesday", [], return_state=True)
     outcome["second"] = [state.type.value, state.is_completed()]
     print("RESULT " + json.dumps(outcome))
-'''
+"""
 
 
 def test_a_prefect_style_flow_file_runs_unchanged_but_for_its_imports(
