@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from dockyard.sdk.runtime.context import FlowRunContext, TaskRunContext, get_run_context
     from dockyard.sdk.runtime.futures import FutureList, TaskFuture
     from dockyard.sdk.runtime.logs import get_logger, get_run_logger
+    from dockyard.sdk.runtime.states import State
     from dockyard.sdk.runtime.tags import tags
     from dockyard.utilities.annotations import allow_failure, quote, unmapped
 
@@ -45,6 +46,7 @@ __all__ = [
     "Flow",
     "FlowRunContext",
     "FutureList",
+    "State",
     "Task",
     "TaskFuture",
     "TaskRunContext",
@@ -68,6 +70,7 @@ _LAZY = {
     "get_logger": "dockyard.sdk.runtime.logs",
     "get_run_logger": "dockyard.sdk.runtime.logs",
     "tags": "dockyard.sdk.runtime.tags",
+    "State": "dockyard.sdk.runtime.states",
     "get_run_context": "dockyard.sdk.runtime.context",
     "FlowRunContext": "dockyard.sdk.runtime.context",
     "TaskRunContext": "dockyard.sdk.runtime.context",

@@ -27,7 +27,8 @@ one process (``@flow(retries=...)``) the values are kept in memory. A run the en
 process, reuses them; the run's logs say "reused the result of NAME from an earlier
 attempt". Results that cannot be serialized are not kept (the call runs again); what was
 kept is removed when the run ends other than CRASHED. ``persist_result=False`` on the flow
-(or on a task) turns this off.
+(or on a task) turns off this keeping for crash retries; reuse within one process, from
+memory, always holds.
 """
 
 from __future__ import annotations
