@@ -245,3 +245,62 @@ def test_run_once_runs_what_is_due_and_exits(server: RunningServer, tmp_path: Pa
         assert result.stdout.count(" completed") == 3, result.stdout
         assert {client.read_flow_run(r.id).state for r in runs} == {"COMPLETED"}
     assert sorted(marker.read_text().split()) == sorted(str(r.id) for r in runs)
+
+
+HOOKED_FLOW = """\
+import os
+import signal
+import time
+
+from dockyard import flow
+
+
+def note(flow, flow_run, state):
+    with open(os.environ["HOOK_FILE"], "a") as file:
+        file.write(f"{flow.name} {flow_run.id} {state.type.value}\\n")
+
+
+@flow(on_crashed=[note], on_cancellation=[note])
+def doomed(how: str) -> None:
+    if how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)  # gone before it can call a hook
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a cancel must wait for SIGKILL
+    with open(os.environ["HOOK_FILE"] + ".started", "w"):
+        pass
+    time.sleep(60)
+"""
+
+
+def test_the_worker_calls_the_hooks_of_a_run_whose_process_is_gone(
+    server: RunningServer, workers: Workers, tmp_path: Path
+) -> None:
+    """A run killed outright, and a cancelled run that ignored SIGTERM, end without their
+    engine calling on_crashed/on_cancellation: the worker has them called, once each."""
+    (tmp_path / "doomed.py").write_text(HOOKED_FLOW)
+    hook_file = tmp_path / "hooks.txt"
+    with server.client() as client:
+        make_pool(client)
+        deployment = make_deployment(
+            client,
+            flow_name="doomed",
+            entrypoint="doomed.py:doomed",
+            path=str(tmp_path),
+            job_variables={"env": {"HOOK_FILE": str(hook_file)}},
+        )
+        workers.start("--pool", "pool")  # a cancel waits the kill grace (10 s) for SIGKILL
+        killed = trigger(client, deployment, parameters={"how": "kill"})
+        assert wait_for_state(client, killed.id, FINAL).state == "CRASHED"
+        wait_until(hook_file.exists, 30, "the on_crashed hook to be called")
+
+        cancelled = trigger(client, deployment, parameters={"how": "hang"})
+        wait_until(Path(f"{hook_file}.started").exists, 30, "the run to start")
+        client.cancel_flow_run(cancelled.id)
+        assert wait_for_state(client, cancelled.id, FINAL, timeout=40).state == "CANCELLED"
+        wait_until(lambda: len(hook_file.read_text().splitlines()) >= 2, 30, "the other hook")
+        logs = [log.message for log in client.read_logs(flow_run_id=killed.id)]
+    time.sleep(1)  # a hook called twice would show by now
+    assert hook_file.read_text().splitlines() == [
+        f"doomed {killed.id} CRASHED",
+        f"doomed {cancelled.id} CANCELLED",
+    ]
+    assert not any("cannot call the hooks" in message for message in logs)

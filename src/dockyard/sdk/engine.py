@@ -66,7 +66,7 @@ FINAL_STATE_MARKER = "::dockyard-final-state::"
 LEASE_TOKEN_ENV = "DOCKYARD_LEASE_TOKEN"
 STARTABLE = ("SCHEDULED", "PENDING")
 USAGE = "usage: python -m dockyard.engine FLOW_RUN_ID"
-HOOKS_USAGE = "usage: python -m dockyard.engine --hooks FLOW_RUN_ID"
+HOOKS_USAGE = "usage: python -m dockyard.engine --hooks FLOW_RUN_ID [CANCELLED|CRASHED]"
 # The final states whose hooks `--hooks` calls: those a run can be given once its process
 # is gone (its worker saw it killed, or cancelled it).
 HOOKED_STATES = ("CANCELLED", "CRASHED")
@@ -324,13 +324,20 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def run_hooks(run_id: uuid.UUID, settings: Settings, api: ServerApi | None = None) -> int:
+def run_hooks(
+    run_id: uuid.UUID,
+    settings: Settings,
+    api: ServerApi | None = None,
+    state_name: str | None = None,
+) -> int:
     """Call the ``on_cancellation`` or ``on_crashed`` hooks of a run whose process is gone.
 
     A run killed (SIGKILL, out of memory) or cancelled by its worker ends CANCELLED or
     CRASHED without its engine calling its hooks; ``python -m dockyard.engine --hooks
     FLOW_RUN_ID`` loads its deployment's flow as the engine does (pull steps, entrypoint)
-    and calls them, with what they log added to the run's logs. Returns the exit status.
+    and calls them, with what they log added to the run's logs. ``state_name`` is the final
+    state the worker gave the run (a crashed run may be scheduled again by now); without
+    it, the run's current state. Returns the exit status.
     """
     from dockyard.sdk.flows import load_flow
     from dockyard.sdk.runtime import hooks
@@ -342,8 +349,9 @@ def run_hooks(run_id: uuid.UUID, settings: Settings, api: ServerApi | None = Non
     pull_steps = PullSteps()
     try:
         run = api.read_flow_run(run_id)
-        if run["state"] not in HOOKED_STATES:
-            raise DockyardError(f"it is {run['state']}, not {' or '.join(HOOKED_STATES)}")
+        ended = state_name or run["state"]
+        if ended not in HOOKED_STATES:
+            raise DockyardError(f"it is {ended}, not {' or '.join(HOOKED_STATES)}")
         if not run.get("deployment_id"):
             raise DockyardError("it has no deployment to load its flow from")
         # read masked: the run is final, so no lease reveals its pull steps' credentials
@@ -351,7 +359,8 @@ def run_hooks(run_id: uuid.UUID, settings: Settings, api: ServerApi | None = Non
         base = pull_steps.run(deployment.get("pull_steps") or [], deployment.get("path"))
         flow = load_flow(deployment["entrypoint"], base, run["flow_name"])
         parameters = {**(deployment.get("parameters") or {}), **(run.get("parameters") or {})}
-        state = from_server(run["state"], run.get("state_message"))
+        message = run.get("state_message") if run["state"] == ended else None
+        state = from_server(ended, message)
         if not hooks.flow_hooks_for(flow, state.type):
             return EXIT_COMPLETED
         tracker = Tracker(api, lease_seconds=settings.lease_seconds)
@@ -386,8 +395,12 @@ def main(argv: list[str] | None = None) -> int:
     if called_hooks:
         args = args[1:]
     usage = HOOKS_USAGE if called_hooks else USAGE
-    if len(args) != 1 or args[0] in ("-h", "--help"):
+    most = 2 if called_hooks else 1
+    if not 1 <= len(args) <= most or args[0] in ("-h", "--help"):
         _say(usage)
+        return EXIT_USAGE
+    if called_hooks and len(args) == 2 and args[1] not in HOOKED_STATES:
+        _say(f"{args[1]!r} is not a state whose hooks can be called\n{usage}")
         return EXIT_USAGE
     run_id = _uuid(args[0])
     if run_id is None:
@@ -395,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if called_hooks:
         try:
-            return run_hooks(run_id, settings_module.load())
+            state_name = args[1] if len(args) == 2 else None
+            return run_hooks(run_id, settings_module.load(), state_name=state_name)
         except DockyardError as exc:
             _say(str(exc))
             return EXIT_FAILED

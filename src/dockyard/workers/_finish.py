@@ -174,6 +174,8 @@ async def finish(client: AsyncClient, entry: Launched[Any], infrastructure: str)
             continue
         if ending.handed and not shipped:
             await _ship_quietly(client, now, entry.output, f"{how}; its engine could not report")
+        if not ending.handed and ending.state in (S.CANCELLED, S.CRASHED):
+            entry.ended_unheard = ending.state
         said = outcome(entry.run, now, code)
         return f"{said} (its engine could not report it; the worker did)" if ending.handed else said
     return f"{entry.label} ended; the server refused its final state: {refused}"

@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any, ClassVar, Generic
 
-from dockyard.schemas import ClaimedRun
+from dockyard.schemas import ClaimedRun, FlowRun
 from dockyard.workers._runs import H
 
 
@@ -66,6 +66,13 @@ class Infrastructure(Generic[H]):
         the token when it ends them: without it the server refuses.
         """
         return {}
+
+    def call_final_hooks(self, handle: H, run: FlowRun, state: str) -> None:
+        """Start what calls the ``on_cancellation``/``on_crashed`` hooks of a run that the
+        worker itself ended ``state`` (CANCELLED or CRASHED): its process was gone before it
+        could call them. A type that can run the flow's code again (where the run ran, with
+        its environment) starts ``python -m dockyard.engine --hooks RUN_ID STATE`` there and
+        returns; by default nothing is called."""
 
     def output_path(self, run_id: uuid.UUID) -> Path:
         """The file a run's infrastructure writes its stdout and stderr to."""

@@ -31,6 +31,9 @@ class Launched(Generic[H]):
     output: OutputFile
     stream: bool
     exit_code: int | None = None
+    # the final state the worker itself gave the run (CANCELLED, CRASHED): its engine was
+    # gone before it could call the flow's hooks for it
+    ended_unheard: str | None = None
     cancelling: bool = False
     lost_since: float | None = None
     retry_at: float = 0.0

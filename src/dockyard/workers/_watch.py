@@ -44,7 +44,7 @@ class Watching(Infrastructure[H]):
 
     def __init__(self) -> None:
         self._running: dict[uuid.UUID, Launched[H]] = {}
-        self._kills: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()  # kills, hooks processes
 
     @property
     def client(self) -> AsyncClient:
@@ -99,6 +99,8 @@ class Watching(Infrastructure[H]):
             return
         try:
             log.info("%s", await _finish.finish(self.client, entry, self._infrastructure(entry)))
+            if entry.ended_unheard is not None:
+                self.call_final_hooks(entry.handle, entry.run, entry.ended_unheard)
         except (ServerUnreachable, ApiError) as exc:
             entry.failures += 1
             # After an outage the server gives a lease one more period: a final state the
@@ -164,8 +166,8 @@ class Watching(Infrastructure[H]):
         entry.cancelling = True
         log.info("cancelling %s: stopping its %s", entry.label, self.noun)
         task = asyncio.create_task(self._kill(entry))
-        self._kills.add(task)
-        task.add_done_callback(self._kills.discard)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _kill(self, entry: Launched[H]) -> None:
         try:

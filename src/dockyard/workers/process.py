@@ -17,11 +17,18 @@ with stdin closed and stdout and stderr in the run's output file. Besides ``env`
 ``DOCKYARD_API_URL`` and ``DOCKYARD_API_KEY`` (the worker's), ``DOCKYARD_FLOW_RUN_ID``, and
 ``DOCKYARD_LEASE_TOKEN``: the claim's lease, which the engine presents when it moves the run
 to RUNNING (it is never put on the command line, where other users could read it).
+
+A run the worker ends CANCELLED or CRASHED itself (its process was killed, or exited
+without reporting) has had no chance to call its flow's ``on_cancellation``/``on_crashed``
+hooks: the worker starts ``python -m dockyard.engine --hooks RUN_ID STATE`` in the run's
+directory and environment (its lease token left out), which loads the flow and calls them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import shlex
 import signal
@@ -31,12 +38,22 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.exceptions import LaunchError
-from dockyard.schemas import ClaimedRun
+from dockyard.schemas import ClaimedRun, FlowRun
 from dockyard.workers.base import BaseWorker
 
 __all__ = ["ProcessWorker"]
 
-Process = subprocess.Popen[bytes]
+log = logging.getLogger("dockyard.worker")
+
+# the longest a hooks process may take before the worker stops it
+HOOKS_SECONDS = 600.0
+
+
+class Process(subprocess.Popen[bytes]):
+    """A run's process, with the directory and environment it started in."""
+
+    run_cwd: str = ""
+    run_env: dict[str, str] | None = None
 
 
 class ProcessWorker(BaseWorker[Process]):
@@ -61,7 +78,7 @@ class ProcessWorker(BaseWorker[Process]):
         env = self.environment(claimed, config.get("env") or {})
         try:
             with self.output_path(run_id).open("ab") as output:
-                return subprocess.Popen(
+                process = Process(
                     command,
                     cwd=cwd,
                     env=env,
@@ -70,6 +87,8 @@ class ProcessWorker(BaseWorker[Process]):
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
+                process.run_cwd, process.run_env = cwd, env
+                return process
         except FileNotFoundError:
             raise LaunchError(f"command not found: {command[0]}") from None
         except PermissionError:
@@ -102,6 +121,31 @@ class ProcessWorker(BaseWorker[Process]):
         # whatever the run started in its session goes too, even when its leader obeyed
         _signal_group(handle, signal.SIGKILL)
         handle.wait()
+
+    def call_final_hooks(self, handle: Process, run: FlowRun, state: str) -> None:
+        """Start ``python -m dockyard.engine --hooks RUN_ID STATE`` where the run ran."""
+        if handle.run_env is None:
+            return  # not started by this worker process
+        env = {k: v for k, v in handle.run_env.items() if k != "DOCKYARD_LEASE_TOKEN"}
+        command = [sys.executable, "-m", "dockyard.engine", "--hooks", str(run.id), state]
+        task = asyncio.create_task(self._hooks(command, handle.run_cwd, env, run.name))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _hooks(self, command: list[str], cwd: str, env: dict[str, str], name: str) -> None:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        except OSError as exc:
+            log.warning("cannot call the hooks of %s: %s", name, exc)
+            return
+        try:
+            await asyncio.wait_for(process.wait(), HOOKS_SECONDS)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            log.warning("the hooks of %s took over %.0f s and were stopped", name, HOOKS_SECONDS)
 
     def exit_code(self, handle: Process) -> int | None:
         return handle.poll()
