@@ -429,9 +429,13 @@ class FlowRunStarted(FlowRun):
 
 
 class FlowRunUpdate(Model):
-    """What the process holding a run records about it; ``lease_token`` is its lease."""
+    """What the process holding a run records about it; ``lease_token`` is its lease.
+
+    ``name``: the name the flow gives its run (``flow_run_name``), set by the engine.
+    """
 
     infrastructure_id: LongText | None = None
+    name: Name | None = None
     lease_token: uuid.UUID | None = None
 
 

@@ -121,6 +121,54 @@ def test_the_engine_runs_a_deployed_flow_in_its_existing_run(
     assert "said DOCK DOCK" in process.stdout
 
 
+NAMED = """
+from dockyard import flow
+
+
+@flow(flow_run_name="report-{day}")
+def named(day: str) -> str:
+    return day
+
+
+@flow(flow_run_name=lambda: 42)
+def badly_named(day: str) -> str:
+    return day
+"""
+
+
+def test_the_engine_gives_a_deployed_run_the_name_its_flow_gives_it(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    run, process = deploy_and_run(
+        server,
+        tmp_path,
+        "named.py:named",
+        source=NAMED,
+        file="named.py",
+        flow_name="named",
+        run_parameters={"day": "monday"},
+    )
+    assert process.returncode == 0, process.stderr
+    assert (run.state, run.name, run.result) == ("COMPLETED", "report-monday", "monday")
+
+
+def test_a_name_that_cannot_be_made_leaves_the_deployed_run_its_own(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    run, process = deploy_and_run(
+        server,
+        tmp_path,
+        "named.py:badly_named",
+        source=NAMED,
+        file="named.py",
+        flow_name="badly-named",
+        run_parameters={"day": "monday"},
+    )
+    assert process.returncode == 0, process.stderr
+    assert run.state == "COMPLETED" and not run.name.startswith("report")
+    assert any(line.startswith("the run keeps its name") for line in messages(server, run.id))
+
+
 def test_the_engine_ships_what_the_flow_writes_to_stdout_and_stderr(
     server: RunningServer, tmp_path: Path
 ) -> None:

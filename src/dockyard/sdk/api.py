@@ -120,6 +120,11 @@ class ServerApi:
         run: dict[str, Any] = self.transport.get(f"/flow-runs/{run_id}")
         return run
 
+    def rename_flow_run(self, run_id: uuid.UUID, name: str, lease_token: uuid.UUID) -> None:
+        """Give a run this process holds the lease of the name its flow gives it."""
+        body = {"name": name, "lease_token": str(lease_token)}
+        self.transport.request("PATCH", f"/flow-runs/{run_id}", body)
+
     def read_run_deployment(
         self, run_id: uuid.UUID, lease_token: uuid.UUID | None
     ) -> dict[str, Any]:

@@ -144,6 +144,9 @@ class FlowRunner:
         tags = merge_tags(self.flow.tags, current_tags())
         if handle is None:
             tracker, handle = self._create_run(tracker, settings, tags)
+        kept_name = None
+        if self._handle is not None and self.flow.flow_run_name is not None:
+            kept_name = self._rename(tracker, settings, tags, handle)
         log_prints = self.flow.log_prints
         if log_prints is None:
             log_prints = parent.log_prints if parent is not None else False
@@ -169,11 +172,30 @@ class FlowRunner:
         token = FLOW_RUN.set(self.context)
         try:
             self.logger.info("running flow %r", self.flow.name)
+            if kept_name is not None:
+                self.logger.warning("%s", kept_name)
         finally:
             FLOW_RUN.reset(token)
         if self.flow.on_running_hooks:
             self._hooks_running()
         return self.context
+
+    def _rename(
+        self, tracker: Tracker, settings: Settings, tags: tuple[str, ...], handle: RunHandle
+    ) -> str | None:
+        """Give a run the engine adopted (a deployment's) the name its flow gives it.
+
+        The name is a label: when it cannot be made or recorded, the run goes on under the
+        name it has; the line to log then is returned.
+        """
+        try:
+            name = self._run_name(tracker, settings, tags)
+            if name != handle.name and handle.lease_token is not None:
+                tracker.api.rename_flow_run(handle.id, name, handle.lease_token)
+                handle.name = name
+        except Exception as exc:
+            return f"the run keeps its name {handle.name!r}: {exc}"
+        return None
 
     def _open_tracker(self, settings: Settings) -> Tracker:
         from dockyard.sdk.api import ServerApi

@@ -77,7 +77,8 @@ async def read_flow_run(run_id: uuid.UUID, db: DB) -> schemas.FlowRun:
 async def update_flow_run(
     run_id: uuid.UUID, body: schemas.FlowRunUpdate, db: DB
 ) -> schemas.FlowRun:
-    """Record what the process holding the run's lease knows (its infrastructure id)."""
+    """Record what the process holding the run's lease knows: its infrastructure id, the
+    name its flow gives it."""
 
     async def work(session: AsyncSession) -> schemas.FlowRun:
         run = await runs.read_run(session, run_id, lock=True)
@@ -89,6 +90,8 @@ async def update_flow_run(
             )
         if "infrastructure_id" in body.model_fields_set:
             run.infrastructure_id = body.infrastructure_id
+        if body.name is not None:
+            run.name = body.name
         await session.flush()
         return await runs.run_schema(session, run_id)
 
