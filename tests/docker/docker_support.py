@@ -46,6 +46,20 @@ def greet(greeting: str = "hello", wait: float = 0.0) -> str:
     if wait:
         time.sleep(wait)
     return greeting
+
+
+def say_how_it_ended(flow, flow_run, state):
+    from dockyard.logging import get_run_logger
+
+    get_run_logger().info("hook saw %s %s", flow_run.id, state.name)
+
+
+@flow(on_crashed=[say_how_it_ended])
+def doomed() -> None:
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)  # gone before it can call its hook
 """
 
 DEPS_DOCKERFILE = """\

@@ -17,6 +17,7 @@ from docker_support import (
 from worker_support import Workers, trigger, wait_for_state, wait_until
 
 from _support import RunningServer
+from dockyard import schemas
 
 
 def test_a_run_completes_in_a_container(
@@ -73,6 +74,39 @@ def test_a_container_that_exits_without_a_final_state_crashes(
         )
         assert "about to fail" in log_messages(client, run.id)
         wait_no_container(docker_client, run.id)
+
+
+def test_the_hooks_of_a_killed_run_are_called_in_a_container_like_its_own(
+    server: RunningServer, workers: Workers, flow_image: str, docker_client: Any
+) -> None:
+    with server.client() as client:
+        docker_deployment(client, flow_image)  # the pool
+        deployment = client.upsert_deployment(
+            schemas.DeploymentCreate(
+                flow_name="doomed",
+                name="killed",
+                entrypoint="flows.py:doomed",
+                work_pool_name=POOL,
+                job_variables={"image": flow_image, "image_pull_policy": "Never"},
+            )
+        )
+        workers.start("--pool", POOL)
+        run = trigger(client, deployment)
+        assert wait_for_state(client, run.id, FINAL, RUN_TIMEOUT).state == "CRASHED"
+        wait_until(
+            lambda: f"hook saw {run.id} Crashed" in log_messages(client, run.id),
+            RUN_TIMEOUT,
+            "the on_crashed hook to log",
+        )
+    wait_until(
+        lambda: (
+            not docker_client.containers.list(
+                all=True, filters={"label": f"dockyard.hooks-of={run.id}"}
+            )
+        ),
+        30,
+        "the hooks container to go",
+    )
 
 
 def test_a_missing_image_with_never_crashes_with_the_reason(

@@ -24,7 +24,9 @@ way (see :meth:`DockerWorker.launch`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import threading
@@ -35,7 +37,7 @@ from typing import Any
 
 from dockyard._docker import DockerUnavailable, connect, split_reference
 from dockyard.exceptions import LaunchError
-from dockyard.schemas import ClaimedRun
+from dockyard.schemas import ClaimedRun, FlowRun
 from dockyard.workers import _docker_spec as spec_module
 from dockyard.workers._docker_recover import (
     find_containers,
@@ -55,6 +57,8 @@ VANISHED = 255
 # Containers followed at once share the client's connections: one log stream each.
 MAX_POOL_SIZE = 256
 STOP_WAIT = 60.0
+# the longest the container calling a run's hooks may take before it is stopped
+HOOKS_SECONDS = 600.0
 
 
 @dataclass(eq=False)
@@ -66,6 +70,8 @@ class Container:
     auto_remove: bool
     exit_code: int | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    # what it was made from (None for a container found again after a restart)
+    spec: ContainerSpec | None = None
 
     @property
     def short_id(self) -> str:
@@ -129,9 +135,44 @@ class DockerWorker(BaseWorker[Container]):
                 f"Docker did not answer ({exc}); check that `dockerd` runs and is not "
                 "overloaded on the worker's machine"
             ) from None
-        handle = Container(container.id, spec.name, spec.auto_remove)
+        handle = Container(container.id, spec.name, spec.auto_remove, spec=spec)
         self._follow(container, handle, self.output_path(claimed.flow_run.id))
         return handle
+
+    def call_final_hooks(self, handle: Container, run: FlowRun, state: str) -> None:
+        """Call the run's hooks in a container like its own: the same image, environment
+        (without the lease token) and network, running ``python -m dockyard.engine --hooks
+        RUN_ID STATE``; it carries no run label, so no worker takes it for a run."""
+        if handle.spec is None:
+            return  # found again after a restart: what it was made from is not known
+        spec = dataclasses.replace(
+            handle.spec,
+            command=["python", "-m", "dockyard.engine", "--hooks", str(run.id), state],
+            environment={
+                k: v for k, v in handle.spec.environment.items() if k != "DOCKYARD_LEASE_TOKEN"
+            },
+            labels={"dockyard.hooks-of": str(run.id)},
+            name=f"{handle.spec.name}-hooks",
+        )
+        task = asyncio.create_task(asyncio.to_thread(self._run_hooks, spec, run.name))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _run_hooks(self, spec: ContainerSpec, name: str) -> None:
+        import docker
+
+        try:
+            container = _start(self.docker(), spec)
+        except (LaunchError, DockerUnavailable, OSError) as exc:
+            log.warning("cannot call the hooks of %s: %s", name, exc)
+            return
+        try:
+            container.wait(timeout=HOOKS_SECONDS)
+        except Exception:  # the SDK's read timeout: the hooks took too long
+            log.warning("the hooks of %s took over %.0f s and were stopped", name, HOOKS_SECONDS)
+        finally:
+            with contextlib.suppress(docker.errors.APIError, OSError):
+                container.remove(force=True)
 
     def kill(self, handle: Container, grace_seconds: float) -> None:
         """Stop the container: SIGTERM, SIGKILL after the grace; wait until it is gone."""
