@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from dockyard.sdk.deploy.sources import FlowSource
-    from dockyard.sdk.runtime.persistence import ResultSerializer, ResultStorage
+    from dockyard.sdk.runtime.persistence import ResultStorage
+    from dockyard.sdk.runtime.serializers import ResultSerializer
     from dockyard.sdk.runtime.states import State
     from dockyard.sdk.runtime.task_runners import TaskRunner
 

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from dockyard.sdk.runtime.cache_policies import CachePolicy, TaskResults
     from dockyard.sdk.runtime.context import TaskRunContext
     from dockyard.sdk.runtime.futures import FutureList, TaskFuture
-    from dockyard.sdk.runtime.persistence import ResultSerializer, ResultStorage
+    from dockyard.sdk.runtime.persistence import ResultStorage
+    from dockyard.sdk.runtime.serializers import ResultSerializer
     from dockyard.sdk.runtime.states import State
 
 __all__ = ["CacheKeyFn", "RetryConditionFn", "Task", "task"]

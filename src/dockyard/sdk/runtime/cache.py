@@ -51,18 +51,16 @@ from dockyard.sdk.runtime.cache_policies import (
 )
 from dockyard.sdk.runtime.persistence import (
     MISS,
-    PICKLE,
     Journal,
     LocalStorage,
     Record,
     ResultStore,
-    Serializer,
     Storage,
-    check_serializer,
     default_storage,
     record_name,
     resolve_storage,
 )
+from dockyard.sdk.runtime.serializers import PICKLE, Serializer, check_serializer
 
 if TYPE_CHECKING:
     from dockyard.sdk.flows import Flow

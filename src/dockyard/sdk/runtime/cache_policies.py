@@ -40,7 +40,8 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dockyard.sdk.runtime.persistence import Serializer, check_serializer, check_storage
+from dockyard.sdk.runtime.persistence import check_storage
+from dockyard.sdk.runtime.serializers import Serializer, check_serializer
 
 if TYPE_CHECKING:
     from dockyard.sdk.runtime.context import TaskRunContext

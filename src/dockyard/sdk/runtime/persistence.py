@@ -1,4 +1,4 @@
-"""Where results are kept: storages, serializers and result records.
+"""Where results are kept: storages and result records.
 
 A **storage** keeps bytes under keys (``/``-separated relative paths):
 
@@ -7,9 +7,8 @@ A **storage** keeps bytes under keys (``/``-separated relative paths):
   ``fsspec`` package (and the one of the URL's protocol) is installed;
 - any object with ``write_path(path, content)`` and ``read_path(path)`` methods.
 
-A **serializer** turns a value into bytes and back: ``"pickle"`` (the default), ``"json"``,
-``"compressed/pickle"``, ``"compressed/json"``, or any object with ``dumps(value) -> bytes``
-and ``loads(data) -> value``.
+A **serializer** (:mod:`~dockyard.sdk.runtime.serializers`) turns a value into bytes and
+back.
 
 A **result record** is one entry of a storage: a line of JSON (what the value is, how it is
 serialized, when it expires) followed by the serialized value::
@@ -36,6 +35,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from dockyard.exceptions import DockyardError
+from dockyard.sdk.runtime.serializers import (
+    PICKLE,
+    Serializer,
+    resolve_serializer,
+    serializer_name,
+)
 
 if TYPE_CHECKING:
     from dockyard.settings import Settings
@@ -47,30 +52,17 @@ __all__ = [
     "LocalStorage",
     "ObjectStorage",
     "Record",
-    "ResultSerializer",
     "ResultStorage",
     "ResultStore",
-    "Serializer",
     "Storage",
-    "check_serializer",
     "check_storage",
     "default_storage",
     "record_name",
-    "resolve_serializer",
     "resolve_storage",
 ]
 
 MISS: Any = object()
 """What a read returns when there is no valid record."""
-
-
-@runtime_checkable
-class Serializer(Protocol):
-    """Turns values into bytes and back (``type`` names it in records)."""
-
-    def dumps(self, value: Any) -> bytes: ...
-
-    def loads(self, data: bytes) -> Any: ...
 
 
 @runtime_checkable
@@ -84,95 +76,6 @@ class WritableStorage(Protocol):
 
 ResultStorage: TypeAlias = "str | os.PathLike[str] | WritableStorage"
 """What ``result_storage=`` takes: a folder path, an fsspec URL or a storage object."""
-ResultSerializer: TypeAlias = "str | Serializer"
-"""What ``result_serializer=`` takes: a serializer's name or object."""
-
-
-# ---------------------------------------------------------------- serializers
-
-
-def _serializer_name(serializer: Serializer) -> str:
-    return str(getattr(serializer, "type", None) or type(serializer).__name__)
-
-
-class PickleSerializer:
-    """Any picklable value, with :mod:`pickle`."""
-
-    type = "pickle"
-
-    def dumps(self, value: Any) -> bytes:
-        import pickle
-
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def loads(self, data: bytes) -> Any:
-        import pickle
-
-        return pickle.loads(data)
-
-
-class JSONSerializer:
-    """Values JSON can write (dicts, lists, strings, numbers, booleans, None)."""
-
-    type = "json"
-
-    def dumps(self, value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":")).encode()
-
-    def loads(self, data: bytes) -> Any:
-        return json.loads(data)
-
-
-class CompressedSerializer:
-    """Another serializer's bytes, compressed with zlib."""
-
-    def __init__(self, inner: Serializer) -> None:
-        self.inner = inner
-        self.type = f"compressed/{_serializer_name(inner)}"
-
-    def dumps(self, value: Any) -> bytes:
-        import zlib
-
-        return zlib.compress(self.inner.dumps(value))
-
-    def loads(self, data: bytes) -> Any:
-        import zlib
-
-        return self.inner.loads(zlib.decompress(data))
-
-
-PICKLE = PickleSerializer()
-_NAMED: dict[str, Serializer] = {
-    "pickle": PICKLE,
-    "json": JSONSerializer(),
-    "compressed/pickle": CompressedSerializer(PICKLE),
-    "compressed/json": CompressedSerializer(JSONSerializer()),
-}
-
-
-def check_serializer(spec: ResultSerializer, owner: str) -> Serializer:
-    """Return the serializer ``spec`` names.
-
-    Raises:
-        ValueError: an unknown name, or an object without ``dumps`` and ``loads``.
-    """
-    if isinstance(spec, str):
-        found = _NAMED.get(spec)
-        if found is None:
-            names = ", ".join(repr(n) for n in _NAMED)
-            raise ValueError(f"{owner} result_serializer {spec!r} is unknown: use one of {names}")
-        return found
-    if isinstance(spec, Serializer):
-        return spec
-    raise ValueError(
-        f"{owner} result_serializer must be a name such as 'pickle' or 'json', or an object "
-        f"with dumps(value) and loads(data) methods, not {spec!r}"
-    )
-
-
-def resolve_serializer(name: str | None, fallback: Serializer) -> Serializer:
-    """Return the serializer a record names, or ``fallback`` (a serializer of the user's)."""
-    return _NAMED.get(name or "", fallback)
 
 
 # ---------------------------------------------------------------- storages
@@ -550,7 +453,7 @@ class ResultStore:
             header["storage_key"] = refer_to
             return Record.pack(header)
         payload = self.serializer.dumps(value)
-        header["serializer"] = _serializer_name(self.serializer)
+        header["serializer"] = serializer_name(self.serializer)
         return Record.pack(header, payload)
 
     def write(self, key: str, value: Any, *, folder: str = "", **meta: Any) -> None:
