@@ -139,6 +139,7 @@ def test_every_name_field_of_a_request_uses_the_rule() -> None:
         (schemas.FlowRunCreate, "flow_name"),
         (schemas.FlowRunCreate, "name"),
         (schemas.DeploymentRunCreate, "name"),
+        (schemas.FlowRunUpdate, "name"),
         (schemas.WorkQueueCreate, "name"),
         (schemas.WorkerHeartbeat, "name"),
         (schemas.ClaimRequest, "worker_name"),
@@ -163,10 +164,16 @@ def test_every_name_field_of_a_request_uses_the_rule() -> None:
         (schemas.TaskRunRecord, "name"),  # a task's label: never looked up, never in a path
         (schemas.LogCreate, "name"),  # a logger's dotted name
     }
+    # a variable's name has its own, stricter rule (see dockyard.variables)
+    with pytest.raises(ValidationError) as refused:
+        schemas.VariableCreate(name="..", value=1)
+    [error] = refused.value.errors()
+    assert error["loc"] == ("name",)
+    variable_fields = {(schemas.VariableCreate, "name")}
     for model in _request_models():
         for field in model.model_fields:
             if field == "name" or field.endswith("_name"):
-                known = name_fields | pool_fields | not_names
+                known = name_fields | pool_fields | not_names | variable_fields
                 assert (model, field) in known, f"{model.__name__}.{field} is not checked"
 
 

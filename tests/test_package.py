@@ -65,6 +65,7 @@ PUBLIC = [
     "dockyard.schedules",
     "dockyard.utilities.annotations",
     "dockyard.testing.utilities",
+    "dockyard.variables",
 ]
 
 

@@ -5,7 +5,8 @@ A name is 1 to 200 characters; it is not ``.`` or ``..``; it holds no ``/`` and 
 character (U+0000 to U+001F, U+007F to U+009F); it neither starts nor ends with whitespace (a
 name that differs from another only by a trailing space is a trap, so it is refused rather
 than trimmed). A work pool's name is stricter: 1 to 100 letters, digits, ``-``, ``_`` and
-``.``, and not ``.`` or ``..``.
+``.``, and not ``.`` or ``..``. A variable's name is stricter still: 1 to 255 lowercase
+letters (``a`` to ``z``), digits, ``_`` and ``-``.
 
 Plain Python with the standard library only, so that code that must not load pydantic (the
 SDK's decorators, applied at import time) can check a name too. ``dockyard.schemas`` builds
@@ -21,17 +22,22 @@ import re
 __all__ = [
     "MAX_NAME",
     "MAX_POOL_NAME",
+    "MAX_VARIABLE_NAME",
     "NAME_PATTERN",
     "NAME_RULE",
     "POOL_NAME_PATTERN",
     "POOL_NAME_RULE",
+    "VARIABLE_NAME_PATTERN",
+    "VARIABLE_NAME_RULE",
     "name_problem",
     "path_segment",
     "pool_name_problem",
+    "variable_name_problem",
 ]
 
 MAX_NAME = 200
 MAX_POOL_NAME = 100
+MAX_VARIABLE_NAME = 255
 
 NAME_RULE = (
     f"a name is 1 to {MAX_NAME} characters other than '/' and control characters, "
@@ -40,6 +46,9 @@ NAME_RULE = (
 POOL_NAME_RULE = (
     f"a work pool's name is 1 to {MAX_POOL_NAME} letters, digits, '-', '_' and '.', "
     "and is not '.' or '..'"
+)
+VARIABLE_NAME_RULE = (
+    f"a variable's name is 1 to {MAX_VARIABLE_NAME} lowercase letters (a-z), digits, '_' and '-'"
 )
 
 # The patterns are the rule itself, written to mean the same in Python, in ECMA-262 (JSON
@@ -63,6 +72,8 @@ _POOL_NO_DOT = r"[A-Za-z0-9_\-]"
 POOL_NAME_PATTERN = (
     f"^(?:{_POOL_NO_DOT}|{_POOL_NO_DOT}{_POOL}|\\.{_POOL_NO_DOT}|{_POOL}{{3,}}){_END}"
 )
+_VARIABLE_CHARS = r"a-z0-9_\-"
+VARIABLE_NAME_PATTERN = f"^[{_VARIABLE_CHARS}]+{_END}"
 
 
 @functools.cache
@@ -102,6 +113,23 @@ def pool_name_problem(value: str) -> str | None:
         other = _compiled(f"[^{_POOL_CHARS}]").search(value)
         problem = f"must not contain {other.group()!r}" if other else "is not allowed"
     return f"{problem} ({POOL_NAME_RULE})"
+
+
+def variable_name_problem(value: str) -> str | None:
+    """Return what keeps ``value`` from being a variable's name (and what one is), or None."""
+    if _compiled(VARIABLE_NAME_PATTERN).fullmatch(value) and len(value) <= MAX_VARIABLE_NAME:
+        return None
+    if not value:
+        problem = "must not be empty"
+    elif len(value) > MAX_VARIABLE_NAME:
+        problem = f"is {len(value)} characters long, more than {MAX_VARIABLE_NAME}"
+    else:
+        other = _compiled(f"[^{_VARIABLE_CHARS}]").search(value)
+        found = other.group() if other else value
+        problem = f"must not contain {found!a}"
+        if "A" <= found <= "Z" and variable_name_problem(value.lower()) is None:
+            problem += f"; write it in lowercase, {value.lower()!a}"
+    return f"{problem} ({VARIABLE_NAME_RULE})"
 
 
 def _first_problem(value: str, limit: int) -> str | None:

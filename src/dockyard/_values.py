@@ -8,6 +8,7 @@ before pydantic is ever imported, so that a flow's odd output is recorded, not r
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -18,9 +19,11 @@ __all__ = [
     "JSON_MAX_DEPTH",
     "TAG_MAX_LENGTH",
     "TEXT_MAX_LENGTH",
+    "VARIABLE_VALUE_MAX_BYTES",
     "clean_text",
     "json_problem",
     "text_problem",
+    "variable_value_problem",
 ]
 
 INT32_MAX = 2**31 - 1  # an Integer column (32 bits on PostgreSQL)
@@ -30,6 +33,8 @@ TEXT_MAX_LENGTH = 1_000_000
 TAG_MAX_LENGTH = 200
 # how deep free-form JSON (parameters, job variables, results, ...) may nest
 JSON_MAX_DEPTH = 100
+# the most a variable's value holds: its JSON text, written compactly, in UTF-8 (256 KiB)
+VARIABLE_VALUE_MAX_BYTES = 256 * 1024
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -85,6 +90,28 @@ def _scalar_problem(value: Any) -> str | None:
 
 def _at(path: str) -> str:
     return f" at {path}" if path else ""
+
+
+def variable_value_problem(value: Any) -> str | None:
+    """Return why ``value`` cannot be a variable's value, or None.
+
+    A variable's value is free-form JSON (:func:`json_problem`) whose text, written compactly
+    (no spaces) in UTF-8, is at most :data:`VARIABLE_VALUE_MAX_BYTES` long.
+    """
+    problem = json_problem(value)
+    if problem:
+        return problem
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return f"is not JSON ({exc}); use str, int, float, bool, None, and lists and dicts of them"
+    size = len(text.encode())
+    if size > VARIABLE_VALUE_MAX_BYTES:
+        return (
+            f"is {size} bytes of JSON, more than {VARIABLE_VALUE_MAX_BYTES} (256 KiB); keep "
+            "large data elsewhere and store where it is"
+        )
+    return None
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")

@@ -32,8 +32,10 @@ from dockyard._values import INT64_MAX as INT64_MAX
 from dockyard._values import JSON_MAX_DEPTH as JSON_MAX_DEPTH
 from dockyard._values import TAG_MAX_LENGTH as TAG_MAX_LENGTH
 from dockyard._values import TEXT_MAX_LENGTH as TEXT_MAX_LENGTH
+from dockyard._values import VARIABLE_VALUE_MAX_BYTES as VARIABLE_VALUE_MAX_BYTES
 from dockyard._values import json_problem as json_problem
 from dockyard._values import text_problem as text_problem
+from dockyard._values import variable_value_problem as variable_value_problem
 
 API_VERSION = "1"
 
@@ -624,3 +626,66 @@ class ClaimedRun(Response):
 
 class LeaseRenewal(Model):
     lease_token: uuid.UUID
+
+
+# ---------------------------------------------------------------- variables
+
+
+def _variable_name(value: Any) -> Any:
+    problem = _names.variable_name_problem(value) if isinstance(value, str) else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _variable_value(value: Any) -> Any:
+    problem = variable_value_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# A variable's name has its own rule, stricter than Name (see dockyard._names).
+VariableName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=_names.MAX_VARIABLE_NAME,
+        json_schema_extra={"pattern": _names.VARIABLE_NAME_PATTERN},
+    ),
+    BeforeValidator(_variable_name),
+]
+# Any JSON value, null included, at most VARIABLE_VALUE_MAX_BYTES of compact JSON text.
+VariableValue = Annotated[Any, AfterValidator(_variable_value)]
+
+
+class VariableCreate(Model):
+    """A new variable: a named JSON value (409 when the name is taken)."""
+
+    name: VariableName
+    value: VariableValue
+    tags: list[Tag] = Field(default_factory=list)
+
+
+class VariableSet(Model):
+    """A variable's whole content, for ``PUT /variables/name/{name}``: it is created, or
+    replaced (its tags too)."""
+
+    value: VariableValue
+    tags: list[Tag] = Field(default_factory=list)
+
+
+class VariableUpdate(Model):
+    """Change a variable: the fields sent are set (``"value": null`` sets the value null)."""
+
+    value: VariableValue = None
+    tags: list[Tag] | None = None
+
+
+class Variable(Response):
+    id: uuid.UUID
+    name: str
+    value: Any
+    tags: list[str]
+    created: datetime
+    updated: datetime

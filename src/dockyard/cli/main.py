@@ -6,7 +6,16 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli import config, deployment, flow_run, server, work_pool, work_queue, worker
+from dockyard.cli import (
+    config,
+    deployment,
+    flow_run,
+    server,
+    variable,
+    work_pool,
+    work_queue,
+    worker,
+)
 from dockyard.cli._common import EXIT_USAGE
 from dockyard.exceptions import DockyardError, InvalidSetting
 
@@ -27,6 +36,7 @@ app.add_typer(worker.app, name="worker")
 app.add_typer(deployment.app, name="deployment")
 app.add_typer(flow_run.app, name="flow-run")
 app.add_typer(config.app, name="config")
+app.add_typer(variable.app, name="variable")
 
 
 def _print_version(value: bool) -> None:

@@ -30,6 +30,7 @@ WORKER_TYPES = TypeAdapter(list[schemas.WorkerType])
 WORK_POOLS = TypeAdapter(list[schemas.WorkPool])
 WORK_QUEUES = TypeAdapter(list[schemas.WorkQueue])
 WORKERS = TypeAdapter(list[schemas.Worker])
+VARIABLES = TypeAdapter(list[schemas.Variable])
 
 
 def seg(value: Id) -> str:

@@ -16,6 +16,7 @@ from dockyard.client import _core
 from dockyard.client import _dispatch_calls as dc
 from dockyard.client import _pool_calls as pc
 from dockyard.client import _schedule_calls as sc
+from dockyard.client import _variable_calls as vc
 from dockyard.client._config import resolve, version_mismatch
 
 P = ParamSpec("P")
@@ -196,6 +197,13 @@ class Client:
     delete_schedule = _Endpoint(sc.delete_schedule)
     renew_lease = _Endpoint(dc.renew_lease)
     preview_job_configuration = _Endpoint(dc.preview_job_configuration)
+
+    create_variable = _Endpoint(vc.create_variable)
+    read_variable_by_name = _Endpoint(vc.read_variable_by_name)
+    list_variables = _Endpoint(vc.list_variables)
+    set_variable = _Endpoint(vc.set_variable)
+    update_variable = _Endpoint(vc.update_variable)
+    delete_variable = _Endpoint(vc.delete_variable)
 
     def __repr__(self) -> str:
         return f"Client(api_url={self.api_url!r})"

@@ -12,8 +12,9 @@ import threading
 import uuid
 from typing import Any
 
+from dockyard._names import path_segment
 from dockyard._version import __version__
-from dockyard.exceptions import Conflict, FlowRunAborted, IncompatibleServer
+from dockyard.exceptions import Conflict, FlowRunAborted, IncompatibleServer, NotFound
 from dockyard.sdk.transport import LeanTransport
 
 __all__ = ["API_VERSION", "ServerApi", "close_connections", "version_problem"]
@@ -199,3 +200,42 @@ class ServerApi:
     def create_logs(self, logs: list[dict[str, Any]]) -> None:
         """Send log lines (JSON objects of ``LogCreate``)."""
         self.transport.post("/logs", logs, idempotent=False)
+
+    # ------------------------------------------------------------ variables
+
+    def read_variable(self, name: str) -> dict[str, Any] | None:
+        """Read a variable (JSON of ``Variable``), or None when none has that name."""
+        try:
+            variable: dict[str, Any] = self.transport.get(self._variable_path(name))
+        except NotFound:
+            return None
+        return variable
+
+    def create_variable(self, name: str, value: Any, tags: list[str]) -> dict[str, Any]:
+        """Create a variable; return it (JSON of ``Variable``).
+
+        Raises:
+            Conflict: a variable with that name exists.
+        """
+        body = {"name": name, "value": value, "tags": tags}
+        # not retried once sent: a retry of a creation that succeeded would answer 409
+        variable: dict[str, Any] = self.transport.post("/variables", body, idempotent=False)
+        return variable
+
+    def set_variable(self, name: str, value: Any, tags: list[str]) -> dict[str, Any]:
+        """Create a variable or replace its value and tags; return it."""
+        body = {"value": value, "tags": tags}
+        variable: dict[str, Any] = self.transport.request("PUT", self._variable_path(name), body)
+        return variable
+
+    def delete_variable(self, name: str) -> bool:
+        """Delete a variable; return whether there was one."""
+        try:
+            self.transport.request("DELETE", self._variable_path(name))
+        except NotFound:
+            return False
+        return True
+
+    @staticmethod
+    def _variable_path(name: str) -> str:
+        return f"/variables/name/{path_segment(name)}"

@@ -22,6 +22,7 @@ from dockyard.server.api import (
     flow_runs,
     flows,
     records,
+    variables,
     work_pools,
 )
 from dockyard.server.db import Database
@@ -65,7 +66,7 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
     app.state.settings = settings
     runs.LATE_AFTER = timedelta(seconds=settings.late_threshold_seconds)
     errors.install(app)
-    for module in (admin, flows, deployments, flow_runs, records, work_pools, dispatch):
+    for module in (admin, flows, deployments, flow_runs, records, work_pools, dispatch, variables):
         app.include_router(module.router, prefix="/api")
     app.router.routes.append(Route("/api/{rest:path}", ApiFallback(app.router.routes)))
     openapi.install(app, key_required=bool(settings.server_api_key))

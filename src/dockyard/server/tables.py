@@ -343,3 +343,16 @@ class LogRow(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     message: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class VariableRow(Base):
+    """A named JSON value that flows read at run time (``dockyard.variables``)."""
+
+    __tablename__ = "variables"
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    # any JSON value; JSON null is stored as such, not as SQL NULL
+    value: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    created: Mapped[datetime] = _created()
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -19,6 +19,7 @@ from dockyard.server.ui.pages import (
     pool_create,
     pools,
     runs,
+    variables,
 )
 from dockyard.settings import Settings
 
@@ -39,6 +40,6 @@ def build(state: State, settings: Settings) -> FastAPI:
     ui.mount("/static", StaticFiles(directory=STATIC), name="static")
     ui.include_router(auth_pages.router)
     # the create form's route comes before the pool pages' `/work-pools/{name}`
-    for module in (dashboard, pool_create, pools, custom_run, deployments, runs, flows):
+    for module in (dashboard, pool_create, pools, custom_run, deployments, runs, flows, variables):
         ui.include_router(module.router)
     return ui

@@ -1,0 +1,126 @@
+"""Reading a variable from a flow run: Dockyard beside Prefect, measured in one run.
+
+    python bench/variables.py [dockyard] [prefect]     # default: both (Prefect if installed)
+
+A local server holds one small variable; a flow, run in its own process as a script runs it
+and tracked by that server, reads it with ``Variable.get`` 500 times in sequence, each call
+timed from call to value. Prints the p50 and p99 per product and the ratio. Prefect is
+measured on the same work when ``bench/.venv-prefect`` exists, under its own interpreter and
+server. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import DOCKYARD, Product, clean_env, percentile, products, running_server
+
+READS = 500
+WARMUP = 20
+TARGET_P50_MS = 3.0
+NAME = "bench_config"
+VALUE = {"region": "eu-west", "retries": 3, "endpoints": ["a", "b", "c"], "debug": False}
+
+# Each workload runs under its product's interpreter and prints one JSON line:
+# {"seconds": [s, ...], "value": <the value read>}.
+WORKLOAD = """
+import json, sys, time
+from {module} import flow
+from {module}.variables import Variable
+
+NAME, READS, WARMUP = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+@flow
+def reads() -> dict:
+    for _ in range(WARMUP):
+        Variable.get(NAME)
+    seconds = []
+    for _ in range(READS):
+        start = time.perf_counter()
+        value = Variable.get(NAME)
+        seconds.append(time.perf_counter() - start)
+    return {{"seconds": seconds, "value": value}}
+
+print(json.dumps(reads()))
+"""
+
+
+def create_variable(product: Product, api_url: str) -> None:
+    with httpx.Client(base_url=api_url, timeout=30.0, trust_env=False) as http:
+        if product is DOCKYARD:
+            answer = http.post("/variables", json={"name": NAME, "value": VALUE})
+        else:
+            answer = http.post("/variables/", json={"name": NAME, "value": VALUE})
+        answer.raise_for_status()
+
+
+def measure(product: Product, work: Path) -> dict[str, Any]:
+    """Start the product's server, make the variable, run the workload; return its figures."""
+    home = work / f"{product.module}-home"
+    with running_server(product, home) as server:
+        create_variable(product, server.api_url)
+        if product is DOCKYARD:
+            env = clean_env(DOCKYARD_HOME=str(home), DOCKYARD_API_URL=server.api_url)
+        else:
+            env = clean_env(
+                PREFECT_HOME=str(home),
+                PREFECT_API_URL=server.api_url,
+                PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            )
+        script = work / f"reads_{product.module}.py"
+        script.write_text(textwrap.dedent(WORKLOAD.format(module=product.module)))
+        done = subprocess.run(
+            [str(product.python), str(script), NAME, str(READS), str(WARMUP)],
+            env=env,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{product.name} workload failed:\n{done.stderr[-3000:]}")
+    figures: dict[str, Any] = json.loads(lines[-1])
+    if figures["value"] != VALUE:
+        raise RuntimeError(f"{product.name} read {figures['value']!r}, not {VALUE!r}")
+    return figures
+
+
+def report(product: Product, figures: dict[str, Any]) -> None:
+    seconds = figures["seconds"]
+    p50, p99 = percentile(seconds, 50) * 1e3, percentile(seconds, 99) * 1e3
+    print(f"{product.name}:")
+    print(f"  Variable.get p50   {p50:7.2f} ms", end="")
+    print(f"  (target <= {TARGET_P50_MS:g} ms)" if product is DOCKYARD else "")
+    print(f"  Variable.get p99   {p99:7.2f} ms  ({len(seconds)} reads)")
+
+
+def main() -> int:
+    found = products()
+    print(f"variables: a tracked flow reads one variable {READS} times in sequence")
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="dockyard-bench-variables-") as tmp:
+        for product in found:
+            try:
+                results[product.module] = measure(product, Path(tmp))
+            except Exception as exc:
+                print(f"{product.name}: failed: {exc}")
+                continue
+            report(product, results[product.module])
+    if "dockyard" in results and "prefect" in results:
+        ours = percentile(results["dockyard"]["seconds"], 50)
+        theirs = percentile(results["prefect"]["seconds"], 50)
+        ratio = theirs / ours
+        print(f"ratio prefect / dockyard at p50: {ratio:.1f}x (above 1: Dockyard is faster)")
+    return 0 if "dockyard" in results else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
