@@ -638,3 +638,24 @@ def test_the_hooks_entry_calls_the_hooks_of_a_run_whose_process_is_gone(
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "hooks.txt").read_text() == f"sleepy {run.name} Cancelled\n"
     assert "hook saw Cancelled" in _logs(server, run_id)
+
+
+def test_the_hooks_entry_does_nothing_for_a_deployment_without_a_flow(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """A deployment whose runs start a command of their own has no flow to call hooks of."""
+    with server.client() as client:
+        deployment = client.upsert_deployment(
+            DeploymentCreate(flow_name="command-only", name="custom")
+        )
+        run = client.create_deployment_run(deployment.id, DeploymentRunCreate())
+        client.cancel_flow_run(run.id)
+    done = subprocess.run(
+        [sys.executable, "-m", "dockyard.engine", "--hooks", str(run.id), "CANCELLED"],
+        env=server.env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr

@@ -356,6 +356,8 @@ def run_hooks(
             raise DockyardError("it has no deployment to load its flow from")
         # read masked: the run is final, so no lease reveals its pull steps' credentials
         deployment: dict[str, Any] = api.transport.get(f"/deployments/{run['deployment_id']}")
+        if not deployment.get("entrypoint"):
+            return EXIT_COMPLETED  # its runs start a command of their own: no flow, no hooks
         base = pull_steps.run(deployment.get("pull_steps") or [], deployment.get("path"))
         flow = load_flow(deployment["entrypoint"], base, run["flow_name"])
         parameters = {**(deployment.get("parameters") or {}), **(run.get("parameters") or {})}
