@@ -169,7 +169,11 @@ def test_every_name_field_of_a_request_uses_the_rule() -> None:
         schemas.VariableCreate(name="..", value=1)
     [error] = refused.value.errors()
     assert error["loc"] == ("name",)
-    variable_fields = {(schemas.VariableCreate, "name")}
+    # a secret's name follows the variable's rule
+    with pytest.raises(ValidationError) as refused:
+        schemas.SecretCreate(name="..", value="x")
+    assert refused.value.errors()[0]["loc"] == ("name",)
+    variable_fields = {(schemas.VariableCreate, "name"), (schemas.SecretCreate, "name")}
     for model in _request_models():
         for field in model.model_fields:
             if field == "name" or field.endswith("_name"):

@@ -66,6 +66,7 @@ PUBLIC = [
     "dockyard.utilities.annotations",
     "dockyard.testing.utilities",
     "dockyard.variables",
+    "dockyard.blocks.system",
 ]
 
 
@@ -94,6 +95,7 @@ LAYERS = [
             "dockyard.sdk.tasks",
             "dockyard.sdk.flow_deployments",
             "dockyard.sdk.engine",
+            "dockyard.sdk.server_calls",
         ),
     ),
     ("deploy", ("dockyard.sdk.deploy",)),

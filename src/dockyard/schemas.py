@@ -689,3 +689,51 @@ class Variable(Response):
     tags: list[str]
     created: datetime
     updated: datetime
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def _secret_value(value: Any) -> Any:
+    # the message never quotes the value: a 422 must not echo a secret
+    if not isinstance(value, str | dict | list):
+        raise ValueError("must be a string, or a JSON object or array")
+    problem = variable_value_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# A string, or a JSON object or array, at most VARIABLE_VALUE_MAX_BYTES of compact JSON text.
+SecretValue = Annotated[
+    str | dict[str, Any] | list[Any],
+    Field(json_schema_extra={"format": "password", "writeOnly": True}),
+    BeforeValidator(_secret_value),
+]
+
+
+class SecretCreate(Model):
+    """A new secret: a named value the server stores encrypted (409 when the name is taken).
+    Its name follows the rule of a variable's."""
+
+    name: VariableName
+    value: SecretValue
+
+
+class SecretSet(Model):
+    """A secret's new value, for ``PUT /secrets/name/{name}``: it is created, or replaced."""
+
+    value: SecretValue
+
+
+class Secret(Response):
+    """A secret without its value: only ``.../value`` answers that."""
+
+    id: uuid.UUID
+    name: str
+    created: datetime
+    updated: datetime
+
+
+class SecretWithValue(Secret):
+    value: str | dict[str, Any] | list[Any]

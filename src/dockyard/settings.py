@@ -54,6 +54,9 @@ class Settings:
     server_host: str = "127.0.0.1"
     server_port: int = 4200
     server_api_key: str | None = None
+    # the Fernet key secrets are stored under; unset: $DOCKYARD_HOME/encryption.key, made on
+    # first use (dockyard.server.encryption)
+    server_encryption_key: str | None = None
     server_allowed_hosts: str = ""  # extra Host header values, comma separated
     # the largest request body the server reads (413 beyond): a deployment takes some
     # kilobytes, a batch of 1000 short log lines some hundred; 4 MiB leaves room for large

@@ -25,15 +25,13 @@ a run, from a thread running an event loop) return them to be awaited.
 from __future__ import annotations
 
 import dataclasses
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dockyard._names import variable_name_problem
 from dockyard._values import variable_value_problem
 from dockyard.exceptions import Conflict
-
-if TYPE_CHECKING:
-    from dockyard.sdk.api import ServerApi
+from dockyard.sdk.server_calls import in_async_code as _in_async_code
+from dockyard.sdk.server_calls import server_api as _api
 
 __all__ = ["Variable"]
 
@@ -144,38 +142,3 @@ def _check_name(name: str) -> None:
     problem = variable_name_problem(name) if isinstance(name, str) else "must be a str"
     if problem:
         raise ValueError(f"{name!r} is not a variable's name: it {problem}")
-
-
-def _api() -> ServerApi:
-    """The server calls: inside a run, to its server (sharing the run's connections);
-    elsewhere, to the server the settings name."""
-    from dockyard.sdk.api import ServerApi
-    from dockyard.sdk.runtime.context import FLOW_RUN
-
-    context = FLOW_RUN.get()
-    if context is not None:
-        settings = context.settings
-    else:
-        from dockyard.settings import load
-
-        settings = load()
-    return ServerApi(settings.api_url, settings.api_key)
-
-
-def _in_async_code() -> bool:
-    """Whether the caller is async code: inside a run, an ``async def`` flow or task;
-    elsewhere, a thread that runs an event loop."""
-    from dockyard.sdk.runtime.context import TaskRunContext, get_run_context
-
-    run = get_run_context()
-    if run is not None:
-        owner = run.task if isinstance(run, TaskRunContext) else run.flow
-        return bool(owner.isasync)
-    asyncio = sys.modules.get("asyncio")  # not imported: no loop can be running
-    if asyncio is None:
-        return False
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

@@ -40,7 +40,7 @@ def _shown(name: str, value: Any) -> Any:
     """Return a setting's value as shown to people: secrets masked, paths as text."""
     if value is None:
         return None
-    if "api_key" in name:
+    if "api_key" in name or "encryption_key" in name:
         return MASK
     if isinstance(value, str):
         return redact_url(value)  # a database URL's password
@@ -78,7 +78,7 @@ def _value(key: str, raw: str) -> Any:
 
 @app.command("view")
 def view(json_: JsonFlag = False) -> None:
-    """Show the effective settings and where each comes from (API keys masked).
+    """Show the effective settings and where each comes from (keys masked).
 
     A value no command can use is shown as written, with what is wrong with it (exit 2).
     """

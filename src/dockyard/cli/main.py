@@ -10,6 +10,7 @@ from dockyard.cli import (
     config,
     deployment,
     flow_run,
+    secret,
     server,
     variable,
     work_pool,
@@ -37,6 +38,7 @@ app.add_typer(deployment.app, name="deployment")
 app.add_typer(flow_run.app, name="flow-run")
 app.add_typer(config.app, name="config")
 app.add_typer(variable.app, name="variable")
+app.add_typer(secret.app, name="secret")
 
 
 def _print_version(value: bool) -> None:

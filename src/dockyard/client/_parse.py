@@ -31,6 +31,7 @@ WORK_POOLS = TypeAdapter(list[schemas.WorkPool])
 WORK_QUEUES = TypeAdapter(list[schemas.WorkQueue])
 WORKERS = TypeAdapter(list[schemas.Worker])
 VARIABLES = TypeAdapter(list[schemas.Variable])
+SECRETS = TypeAdapter(list[schemas.Secret])
 
 
 def seg(value: Id) -> str:

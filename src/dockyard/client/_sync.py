@@ -16,6 +16,7 @@ from dockyard.client import _core
 from dockyard.client import _dispatch_calls as dc
 from dockyard.client import _pool_calls as pc
 from dockyard.client import _schedule_calls as sc
+from dockyard.client import _secret_calls as xc
 from dockyard.client import _variable_calls as vc
 from dockyard.client._config import resolve, version_mismatch
 
@@ -204,6 +205,13 @@ class Client:
     set_variable = _Endpoint(vc.set_variable)
     update_variable = _Endpoint(vc.update_variable)
     delete_variable = _Endpoint(vc.delete_variable)
+
+    create_secret = _Endpoint(xc.create_secret)
+    read_secret_by_name = _Endpoint(xc.read_secret_by_name)
+    read_secret_value = _Endpoint(xc.read_secret_value)
+    list_secrets = _Endpoint(xc.list_secrets)
+    set_secret = _Endpoint(xc.set_secret)
+    delete_secret = _Endpoint(xc.delete_secret)
 
     def __repr__(self) -> str:
         return f"Client(api_url={self.api_url!r})"

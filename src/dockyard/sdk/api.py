@@ -239,3 +239,32 @@ class ServerApi:
     @staticmethod
     def _variable_path(name: str) -> str:
         return f"/variables/name/{path_segment(name)}"
+
+    # ------------------------------------------------------------ secrets
+
+    def read_secret_value(self, name: str) -> Any:
+        """Return the value of the secret ``name`` in clear.
+
+        Raises:
+            NotFound: no secret has that name.
+        """
+        secret: dict[str, Any] = self.transport.get(f"{self._secret_path(name)}/value")
+        return secret["value"]
+
+    def create_secret(self, name: str, value: Any) -> None:
+        """Create a secret.
+
+        Raises:
+            Conflict: a secret with that name exists.
+        """
+        body = {"name": name, "value": value}
+        # not retried once sent: a retry of a creation that succeeded would answer 409
+        self.transport.post("/secrets", body, idempotent=False)
+
+    def set_secret(self, name: str, value: Any) -> None:
+        """Create a secret or replace its value."""
+        self.transport.request("PUT", self._secret_path(name), {"value": value})
+
+    @staticmethod
+    def _secret_path(name: str) -> str:
+        return f"/secrets/name/{path_segment(name)}"

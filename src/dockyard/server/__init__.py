@@ -35,13 +35,16 @@ def run(*, host: str, port: int, insecure: bool, settings: Settings) -> None:
 
     Raises:
         DockyardError: the address is refused (non-loopback without an API key) or in use,
-            the API key is too weak, or the body size limit too small.
+            the API key is too weak, the encryption key is not one, or the body size limit
+            too small.
     """
+    from dockyard.server.encryption import check_key
     from dockyard.server.security import MIN_BODY_BYTES, is_loopback, key_problem
 
     problem = key_problem(settings.server_api_key) if settings.server_api_key is not None else None
     if problem:
         raise DockyardError(problem)
+    check_key(settings)
     if settings.server_max_body_bytes < MIN_BODY_BYTES:
         raise DockyardError(
             f"DOCKYARD_SERVER_MAX_BODY_BYTES={settings.server_max_body_bytes} is too small: "

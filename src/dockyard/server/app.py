@@ -22,10 +22,12 @@ from dockyard.server.api import (
     flow_runs,
     flows,
     records,
+    secrets,
     variables,
     work_pools,
 )
 from dockyard.server.db import Database
+from dockyard.server.encryption import Keyring
 from dockyard.server.models import runs
 from dockyard.settings import Settings
 
@@ -64,9 +66,11 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.keyring = Keyring(settings)
     runs.LATE_AFTER = timedelta(seconds=settings.late_threshold_seconds)
     errors.install(app)
-    for module in (admin, flows, deployments, flow_runs, records, work_pools, dispatch, variables):
+    routers = (admin, flows, deployments, flow_runs, records, work_pools, dispatch, variables)
+    for module in (*routers, secrets):
         app.include_router(module.router, prefix="/api")
     app.router.routes.append(Route("/api/{rest:path}", ApiFallback(app.router.routes)))
     openapi.install(app, key_required=bool(settings.server_api_key))

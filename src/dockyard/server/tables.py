@@ -356,3 +356,15 @@ class VariableRow(Base):
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
     created: Mapped[datetime] = _created()
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SecretRow(Base):
+    """A named value stored encrypted (``dockyard.blocks.system.Secret``)."""
+
+    __tablename__ = "secrets"
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    # a Fernet token (URL-safe base64 text) of the value's JSON, under the server's key
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime] = _created()
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

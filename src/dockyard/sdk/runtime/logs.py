@@ -31,6 +31,7 @@ from contextvars import ContextVar
 from typing import IO, Any
 
 from dockyard.exceptions import MissingContextError
+from dockyard.sdk.runtime import redaction
 from dockyard.sdk.runtime.context import FLOW_RUN, TASK_RUN, FlowRunContext, TaskRunContext
 
 __all__ = [
@@ -195,6 +196,8 @@ def _ship(
 ) -> None:
     if flow_run is None:
         return
+    if redaction.LOADED:  # a secret was loaded: hide its value (before a cut could split it)
+        message = redaction.redact(message)
     if len(message) > MAX_MESSAGE_CHARS:
         message = message[:MAX_MESSAGE_CHARS] + " ... (cut)"
     flow_run.tracker.add_log(

@@ -19,6 +19,7 @@ from dockyard.server.ui.pages import (
     pool_create,
     pools,
     runs,
+    secrets,
     variables,
 )
 from dockyard.settings import Settings
@@ -40,6 +41,7 @@ def build(state: State, settings: Settings) -> FastAPI:
     ui.mount("/static", StaticFiles(directory=STATIC), name="static")
     ui.include_router(auth_pages.router)
     # the create form's route comes before the pool pages' `/work-pools/{name}`
-    for module in (dashboard, pool_create, pools, custom_run, deployments, runs, flows, variables):
+    pages = (dashboard, pool_create, pools, custom_run, deployments, runs, flows, variables)
+    for module in (*pages, secrets):
         ui.include_router(module.router)
     return ui
