@@ -110,6 +110,26 @@ def test_a_loaded_value_is_hidden_from_shipped_logs(tracked: RunningServer) -> N
     assert "refused token ********" in task_run.error
 
 
+def test_a_loaded_value_is_hidden_from_the_runs_failure(tracked: RunningServer) -> None:
+    """The flow run's own state message (its exception and traceback) hides it too."""
+    Secret(value=VALUE).save("db-password")
+
+    @flow(retries=1)
+    def fails_with_it() -> None:
+        password = Secret.load("db-password").get()
+        raise ValueError(f"login refused for {password}")
+
+    with pytest.raises(ValueError):
+        fails_with_it()
+    with tracked.client() as client:
+        [run] = client.list_flow_runs(flow_name="fails-with-it")
+        messages = [s.message or "" for s in client.read_flow_run_states(run.id)]
+    assert run.state == "FAILED"
+    assert run.state_message is not None
+    assert run.state_message.startswith("ValueError: login refused for ********")
+    assert not any(VALUE in message for message in messages)  # AWAITING_RETRY's too
+
+
 def test_nothing_is_replaced_before_a_secret_is_loaded(tracked: RunningServer) -> None:
     Secret(value=VALUE).save("unused")
 

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from dockyard._values import clean_text, json_problem
+from dockyard.sdk.runtime import redaction
 
 __all__ = ["MAX_RESULT_BYTES", "describe_failure", "json_safe", "result_for_server", "summary"]
 
@@ -77,18 +78,26 @@ def _storable(value: Any, loaded: Any) -> Any:
 
 
 def describe_failure(exc: BaseException) -> str:
-    """Return the state message of a run that raised ``exc``: ``Type: message`` + traceback."""
+    """Return the state message of a run that raised ``exc``: ``Type: message`` + traceback.
+
+    Secret values this process loaded are hidden in it (before any cut could split one):
+    the text is a flow run's state message, a task run's error, a hook's state.
+    """
     head = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    head = clean_text(head, MAX_FAILURE_CHARS)
+    head = clean_text(_hidden(head), MAX_FAILURE_CHARS)
     frames = _user_frames(exc.__traceback__)
     if frames is None:
         return head
-    trace = "".join(traceback.format_exception(type(exc), exc, frames)).rstrip()
+    trace = _hidden("".join(traceback.format_exception(type(exc), exc, frames))).rstrip()
     if len(trace) > MAX_FAILURE_CHARS:
         half = MAX_FAILURE_CHARS // 2
         skipped = len(trace) - 2 * half
         trace = f"{trace[:half]}\n... ({skipped} characters left out) ...\n{trace[-half:]}"
     return clean_text(f"{head}\n\n{trace}")
+
+
+def _hidden(text: str) -> str:
+    return redaction.redact(text) if redaction.LOADED else text
 
 
 def _user_frames(tb: TracebackType | None) -> TracebackType | None:

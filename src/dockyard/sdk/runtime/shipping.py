@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from dockyard._batching import MAX_BYTES, size_bound
 from dockyard._values import TAG_MAX_LENGTH, clean_text
 from dockyard.exceptions import ApiError, DockyardError, ServerUnreachable
-from dockyard.sdk.runtime import redaction
 from dockyard.sdk.runtime.context import id_text
 
 if TYPE_CHECKING:
@@ -116,8 +115,7 @@ def task_run_json(row: TaskRunRow, clock: _Clock) -> dict[str, Any]:
     if attempts != 1:
         record["attempts"] = attempts
     if error is not None:
-        # a task's error may quote a secret it loaded (its log lines are redacted in logs.py)
-        record["error"] = clean_text(redaction.redact(error) if redaction.LOADED else error)
+        record["error"] = clean_text(error)
     if tags:
         record["tags"] = [clean_text(tag, TAG_MAX_LENGTH) for tag in tags]
     return record
