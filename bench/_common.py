@@ -14,8 +14,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,26 @@ def products(names: list[str] | None = None) -> list[Product]:
     else:
         print(f"{PREFECT_VENV} not found: Prefect figures are skipped (`make bench` makes it)")
     return found
+
+
+def measure_each(
+    prefix: str,
+    measure: Callable[[Product, Path], dict[str, Any]],
+    report: Callable[[Product, dict[str, Any]], None],
+) -> dict[str, dict[str, Any]]:
+    """Measure each product of :func:`products` in one temporary directory (named ``prefix``...)
+    and report it; a product whose measurement fails is said so and left out. Returns the
+    figures by product module (``"dockyard"``, ``"prefect"``)."""
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        for product in products():
+            try:
+                results[product.module] = measure(product, Path(tmp))
+            except Exception as exc:
+                print(f"{product.name}: failed: {exc}")
+                continue
+            report(product, results[product.module])
+    return results
 
 
 # ---------------------------------------------------------------- servers

@@ -16,12 +16,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
 
-from _common import DOCKYARD, Product, clean_env, median, products, running_server
+from _common import DOCKYARD, Product, clean_env, measure_each, median, running_server
 
 TASKS = 1000
 REPEATS = {"dockyard": 7, "prefect": 3}
@@ -164,17 +163,8 @@ def report(product: Product, figures: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    found = products()
     print(f"task overhead: a flow calling {TASKS} trivial tasks in sequence, tracked")
-    results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="dockyard-bench-tasks-") as tmp:
-        for product in found:
-            try:
-                results[product.module] = measure(product, Path(tmp))
-            except Exception as exc:
-                print(f"{product.name}: failed: {exc}")
-                continue
-            report(product, results[product.module])
+    results = measure_each("dockyard-bench-tasks-", measure, report)
     if "dockyard" in results and "prefect" in results:
         ratio = per_task_us(results["prefect"]) / per_task_us(results["dockyard"])
         print(f"ratio prefect / dockyard per task: {ratio:.1f}x (above 1: Dockyard is faster)")

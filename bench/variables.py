@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import DOCKYARD, Product, clean_env, percentile, products, running_server
+from _common import DOCKYARD, Product, clean_env, measure_each, percentile, running_server
 
 READS = 500
 WARMUP = 20
@@ -103,17 +102,8 @@ def report(product: Product, figures: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    found = products()
     print(f"variables: a tracked flow reads one variable {READS} times in sequence")
-    results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="dockyard-bench-variables-") as tmp:
-        for product in found:
-            try:
-                results[product.module] = measure(product, Path(tmp))
-            except Exception as exc:
-                print(f"{product.name}: failed: {exc}")
-                continue
-            report(product, results[product.module])
+    results = measure_each("dockyard-bench-variables-", measure, report)
     if "dockyard" in results and "prefect" in results:
         ours = percentile(results["dockyard"]["seconds"], 50)
         theirs = percentile(results["prefect"]["seconds"], 50)
