@@ -7,9 +7,13 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli import (
+    artifact,
+    automation,
     config,
     deployment,
+    events,
     flow_run,
+    gcl,
     secret,
     server,
     variable,
@@ -39,6 +43,10 @@ app.add_typer(flow_run.app, name="flow-run")
 app.add_typer(config.app, name="config")
 app.add_typer(variable.app, name="variable")
 app.add_typer(secret.app, name="secret")
+app.add_typer(artifact.app, name="artifact")
+app.add_typer(gcl.app, name="gcl")
+app.add_typer(events.app, name="events")
+app.add_typer(automation.app, name="automation")
 
 
 def _print_version(value: bool) -> None:

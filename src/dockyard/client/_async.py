@@ -217,5 +217,11 @@ class AsyncClient:
     set_secret = _Endpoint(xc.set_secret)
     delete_secret = _Endpoint(xc.delete_secret)
 
+    # artifacts
+
+    # global concurrency limits
+
+    # events and automations
+
     def __repr__(self) -> str:
         return f"AsyncClient(api_url={self.api_url!r})"

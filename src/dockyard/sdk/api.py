@@ -268,3 +268,11 @@ class ServerApi:
     @staticmethod
     def _secret_path(name: str) -> str:
         return f"/secrets/name/{path_segment(name)}"
+
+    # ------------------------------------------------------------ artifacts
+
+    # ------------------------------------------------------------ global concurrency limits
+
+    # ------------------------------------------------------------ pause and resume
+
+    # ------------------------------------------------------------ events

@@ -17,8 +17,12 @@ from dockyard._version import __version__
 from dockyard.server import api_docs, errors, openapi, scheduler, security, services, ui
 from dockyard.server.api import (
     admin,
+    artifacts,
+    automations,
+    concurrency_limits,
     deployments,
     dispatch,
+    events,
     flow_runs,
     flows,
     records,
@@ -70,7 +74,8 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
     runs.LATE_AFTER = timedelta(seconds=settings.late_threshold_seconds)
     errors.install(app)
     routers = (admin, flows, deployments, flow_runs, records, work_pools, dispatch, variables)
-    for module in (*routers, secrets):
+    features = (secrets, artifacts, concurrency_limits, events, automations)
+    for module in (*routers, *features):
         app.include_router(module.router, prefix="/api")
     app.router.routes.append(Route("/api/{rest:path}", ApiFallback(app.router.routes)))
     openapi.install(app, key_required=bool(settings.server_api_key))

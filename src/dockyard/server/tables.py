@@ -368,3 +368,15 @@ class SecretRow(Base):
     ciphertext: Mapped[str] = mapped_column(Text)
     created: Mapped[datetime] = _created()
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# ----------------------------------------------------------------------------- artifacts
+
+
+# ---------------------------------------------------------------- global concurrency limits
+
+
+# ----------------------------------------------------------------- paused and suspended runs
+
+
+# ------------------------------------------------------------------- events and automations

@@ -11,7 +11,10 @@ from starlette.staticfiles import StaticFiles
 from dockyard.server.ui import web
 from dockyard.server.ui.auth import Guard
 from dockyard.server.ui.pages import (
+    artifacts,
     auth_pages,
+    automations,
+    concurrency_limits,
     custom_run,
     dashboard,
     deployments,
@@ -42,6 +45,6 @@ def build(state: State, settings: Settings) -> FastAPI:
     ui.include_router(auth_pages.router)
     # the create form's route comes before the pool pages' `/work-pools/{name}`
     pages = (dashboard, pool_create, pools, custom_run, deployments, runs, flows, variables)
-    for module in (*pages, secrets):
+    for module in (*pages, secrets, artifacts, concurrency_limits, automations):
         ui.include_router(module.router)
     return ui

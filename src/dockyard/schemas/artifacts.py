@@ -1,0 +1,3 @@
+"""Request and response models of artifacts (``/api/artifacts``)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Request and response models of global concurrency limits (``/api/concurrency_limits``)."""
+
+from __future__ import annotations

@@ -1,0 +1,7 @@
+"""concurrency limits (routes under /api)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
