@@ -1,4 +1,4 @@
-"""Reading a variable from a flow run: Dockyard beside Prefect, measured in one run.
+"""Reading a variable and a secret from a flow run: Dockyard beside Prefect, in one run.
 
     python bench/variables.py [dockyard] [prefect]     # default: both (Prefect if installed)
 
@@ -25,27 +25,37 @@ READS = 500
 WARMUP = 20
 TARGET_P50_MS = 3.0
 NAME = "bench_config"
+SECRET_NAME, SECRET_VALUE = SECRET = ("bench-token", "s3cr3t-bench-token")
 VALUE = {"region": "eu-west", "retries": 3, "endpoints": ["a", "b", "c"], "debug": False}
 
 # Each workload runs under its product's interpreter and prints one JSON line:
-# {"seconds": [s, ...], "value": <the value read>}.
+# {"seconds": [s, ...], "value": <the value read>, "secret_seconds": [...], "secret": <it>}.
 WORKLOAD = """
 import json, sys, time
 from {module} import flow
+from {module}.blocks.system import Secret
 from {module}.variables import Variable
 
 NAME, READS, WARMUP = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+SECRET_NAME, SECRET_VALUE = sys.argv[4], sys.argv[5]
 
-@flow
-def reads() -> dict:
+def timed(read):
     for _ in range(WARMUP):
-        Variable.get(NAME)
+        read()
     seconds = []
     for _ in range(READS):
         start = time.perf_counter()
-        value = Variable.get(NAME)
+        value = read()
         seconds.append(time.perf_counter() - start)
-    return {{"seconds": seconds, "value": value}}
+    return seconds, value
+
+@flow
+def reads() -> dict:
+    seconds, value = timed(lambda: Variable.get(NAME))
+    Secret(value=SECRET_VALUE).save(SECRET_NAME, overwrite=True)
+    secret_seconds, secret = timed(lambda: Secret.load(SECRET_NAME).get())
+    return {{"seconds": seconds, "value": value, "secret_seconds": secret_seconds,
+             "secret": secret}}
 
 print(json.dumps(reads()))
 """
@@ -76,7 +86,7 @@ def measure(product: Product, work: Path) -> dict[str, Any]:
         script = work / f"reads_{product.module}.py"
         script.write_text(textwrap.dedent(WORKLOAD.format(module=product.module)))
         done = subprocess.run(
-            [str(product.python), str(script), NAME, str(READS), str(WARMUP)],
+            [str(product.python), str(script), NAME, str(READS), str(WARMUP), *SECRET],
             env=env,
             cwd=work,
             capture_output=True,
@@ -89,26 +99,30 @@ def measure(product: Product, work: Path) -> dict[str, Any]:
     figures: dict[str, Any] = json.loads(lines[-1])
     if figures["value"] != VALUE:
         raise RuntimeError(f"{product.name} read {figures['value']!r}, not {VALUE!r}")
+    if figures["secret"] != SECRET_VALUE:
+        raise RuntimeError(f"{product.name} read the secret as {figures['secret']!r}")
     return figures
 
 
 def report(product: Product, figures: dict[str, Any]) -> None:
-    seconds = figures["seconds"]
-    p50, p99 = percentile(seconds, 50) * 1e3, percentile(seconds, 99) * 1e3
     print(f"{product.name}:")
-    print(f"  Variable.get p50   {p50:7.2f} ms", end="")
-    print(f"  (target <= {TARGET_P50_MS:g} ms)" if product is DOCKYARD else "")
-    print(f"  Variable.get p99   {p99:7.2f} ms  ({len(seconds)} reads)")
+    for label, key in (("Variable.get", "seconds"), ("Secret.load().get()", "secret_seconds")):
+        seconds = figures[key]
+        p50, p99 = percentile(seconds, 50) * 1e3, percentile(seconds, 99) * 1e3
+        print(f"  {label:<20} p50 {p50:7.2f} ms", end="")
+        print(f"  (target <= {TARGET_P50_MS:g} ms)" if product is DOCKYARD else "")
+        print(f"  {label:<20} p99 {p99:7.2f} ms  ({len(seconds)} reads)")
 
 
 def main() -> int:
-    print(f"variables: a tracked flow reads one variable {READS} times in sequence")
+    print(f"variables and secrets: a tracked flow reads each {READS} times in sequence")
     results = measure_each("dockyard-bench-variables-", measure, report)
     if "dockyard" in results and "prefect" in results:
-        ours = percentile(results["dockyard"]["seconds"], 50)
-        theirs = percentile(results["prefect"]["seconds"], 50)
-        ratio = theirs / ours
-        print(f"ratio prefect / dockyard at p50: {ratio:.1f}x (above 1: Dockyard is faster)")
+        for label, key in (("variable", "seconds"), ("secret", "secret_seconds")):
+            ours = percentile(results["dockyard"][key], 50)
+            theirs = percentile(results["prefect"][key], 50)
+            ratio = theirs / ours
+            print(f"{label}: ratio prefect / dockyard at p50: {ratio:.1f}x (above 1: faster)")
     return 0 if "dockyard" in results else 1
 
 
