@@ -23,7 +23,7 @@ from dockyard.server import dispatch, orchestration
 from dockyard.server.api import dispatch as dispatch_api
 from dockyard.server.db import Database
 from dockyard.server.models import flows, pools, runs
-from dockyard.server.tables import FlowRunRow, FlowRunStateRow, utcnow
+from dockyard.server.tables import DeploymentRow, FlowRunRow, FlowRunStateRow, utcnow
 from dockyard.settings import Settings
 
 LEASE = 30.0
@@ -248,3 +248,39 @@ async def test_a_long_poll_on_runs_it_cannot_take_does_not_spin(
     answer = await dispatch_api.claim(body, db, settings, _Request())  # type: ignore[arg-type]
     assert answer == []
     assert looks == 2  # when it came, and once more at its deadline: nothing in between
+
+
+class _Connected:
+    """The request of a long-poll whose caller never goes away."""
+
+    async def is_disconnected(self) -> bool:
+        return False
+
+
+async def test_a_run_created_while_a_long_poll_looks_wakes_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run committed after the long-poll's look found nothing, before it began to wait,
+    must wake it: it arms its wake-up before it looks. (Waiting only for wake-ups after the
+    look, it slept out its whole wait: here 300 s, caught by the guard below.)"""
+    await _seed(db, runs_wanted=0)
+    look = db.write_retrying
+    looks = 0
+
+    async def create_a_run_after_the_first_look(work: Any) -> Any:
+        nonlocal looks
+        looks += 1
+        answer = await look(work)
+        if looks == 1:
+            async with db.write() as session:
+                row = (await session.scalars(select(DeploymentRow))).one()
+                await runs.create_deployment_run(session, row, schemas.DeploymentRunCreate())
+        return answer
+
+    monkeypatch.setattr(db, "write_retrying", create_a_run_after_the_first_look)
+    request = schemas.ClaimRequest(worker_name="w", work_pool_name="pool", limit=1, wait=300)
+    claimed = await asyncio.wait_for(
+        dispatch_api.claim(request, db, Settings(long_poll_seconds=300), _Connected()),  # type: ignore[arg-type]
+        timeout=60,
+    )
+    assert len(claimed) == 1 and looks == 2

@@ -27,12 +27,19 @@ class Notifier:
         event, self._event = self._event, asyncio.Event()
         event.set()
 
-    async def wait(self, timeout: float) -> None:
-        """Return when notified, closed, or after ``timeout`` seconds."""
+    def arm(self) -> asyncio.Event:
+        """The event the next :meth:`notify` sets. A waiter arms *before* it looks at the
+        database and waits on what it armed after: a change committed while it looked then
+        still wakes it, where a wait begun after the look would miss it."""
+        return self._event
+
+    async def wait(self, timeout: float, armed: asyncio.Event | None = None) -> None:
+        """Return when notified (since ``armed`` was taken, or since now), closed, or after
+        ``timeout`` seconds."""
         if self.closed or timeout <= 0:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+            await asyncio.wait_for((armed or self._event).wait(), timeout)
 
     def close(self) -> None:
         self.closed = True

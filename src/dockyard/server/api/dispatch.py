@@ -56,6 +56,7 @@ async def claim(
         if await request.is_disconnected():
             # the worker stopped or died while waiting: runs claimed now would reach no one
             return []
+        armed = db.notifier.arm()
         claimed, due = await db.write_retrying(work)
         remaining = deadline - loop.time()
         if claimed or remaining <= 0 or db.notifier.closed:
@@ -63,7 +64,7 @@ async def claim(
         if due is not None:
             until_due = (due - utcnow()).total_seconds()
             remaining = min(remaining, until_due + 0.005 if until_due > 0 else LOCKED_RUN_DELAY)
-        await db.notifier.wait(remaining)
+        await db.notifier.wait(remaining, armed)
 
 
 @router.post("/flow-runs/{run_id}/lease", responses=answers(409))
