@@ -66,7 +66,16 @@ PUBLIC = [
     "dockyard.utilities.annotations",
     "dockyard.testing.utilities",
     "dockyard.variables",
+    "dockyard.artifacts",
     "dockyard.blocks.system",
+    "dockyard.flow_runs",
+    "dockyard.input",
+    "dockyard.concurrency",
+    "dockyard.concurrency.sync",
+    "dockyard.concurrency.asyncio",
+    "dockyard.events",
+    "dockyard.events.actions",
+    "dockyard.automations",
 ]
 
 

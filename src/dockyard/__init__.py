@@ -31,6 +31,7 @@ from dockyard.sdk.flows import Flow, flow
 from dockyard.sdk.tasks import Task, task
 
 if TYPE_CHECKING:
+    from dockyard.flow_runs import pause_flow_run, resume_flow_run, suspend_flow_run
     from dockyard.sdk.deploy.images import DeploymentImage
     from dockyard.sdk.deploy.serve import serve
     from dockyard.sdk.runtime.cache import task_input_hash
@@ -56,8 +57,11 @@ __all__ = [
     "get_logger",
     "get_run_context",
     "get_run_logger",
+    "pause_flow_run",
     "quote",
+    "resume_flow_run",
     "serve",
+    "suspend_flow_run",
     "tags",
     "task",
     "task_input_hash",
@@ -81,6 +85,9 @@ _LAZY = {
     "quote": "dockyard.utilities.annotations",
     "task_input_hash": "dockyard.sdk.runtime.cache",
     "serve": "dockyard.sdk.deploy.serve",
+    "pause_flow_run": "dockyard.flow_runs",
+    "suspend_flow_run": "dockyard.flow_runs",
+    "resume_flow_run": "dockyard.flow_runs",
 }
 
 

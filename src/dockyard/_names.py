@@ -6,7 +6,8 @@ character (U+0000 to U+001F, U+007F to U+009F); it neither starts nor ends with 
 name that differs from another only by a trailing space is a trap, so it is refused rather
 than trimmed). A work pool's name is stricter: 1 to 100 letters, digits, ``-``, ``_`` and
 ``.``, and not ``.`` or ``..``. A variable's name is stricter still: 1 to 255 lowercase
-letters (``a`` to ``z``), digits, ``_`` and ``-``.
+letters (``a`` to ``z``), digits, ``_`` and ``-``. An artifact's key is a slug: 1 to 255
+lowercase letters, digits and ``-``.
 
 Plain Python with the standard library only, so that code that must not load pydantic (the
 SDK's decorators, applied at import time) can check a name too. ``dockyard.schemas`` builds
@@ -20,6 +21,9 @@ import functools
 import re
 
 __all__ = [
+    "ARTIFACT_KEY_PATTERN",
+    "ARTIFACT_KEY_RULE",
+    "MAX_ARTIFACT_KEY",
     "MAX_NAME",
     "MAX_POOL_NAME",
     "MAX_VARIABLE_NAME",
@@ -29,6 +33,7 @@ __all__ = [
     "POOL_NAME_RULE",
     "VARIABLE_NAME_PATTERN",
     "VARIABLE_NAME_RULE",
+    "artifact_key_problem",
     "name_problem",
     "path_segment",
     "pool_name_problem",
@@ -130,6 +135,36 @@ def variable_name_problem(value: str) -> str | None:
         if "A" <= found <= "Z" and variable_name_problem(value.lower()) is None:
             problem += f"; write it in lowercase, {value.lower()!a}"
     return f"{problem} ({VARIABLE_NAME_RULE})"
+
+
+# ---------------------------------------------------------------- artifact keys
+#
+# An artifact's key is a slug, stricter than a variable's name: no '_'. A key with capitals,
+# '_' or spaces is refused with its slug as the fix, never changed silently.
+MAX_ARTIFACT_KEY = 255
+ARTIFACT_KEY_RULE = (
+    f"an artifact's key is 1 to {MAX_ARTIFACT_KEY} lowercase letters (a-z), digits and '-'"
+)
+_ARTIFACT_KEY_CHARS = r"a-z0-9\-"
+ARTIFACT_KEY_PATTERN = f"^[{_ARTIFACT_KEY_CHARS}]+{_END}"
+
+
+def artifact_key_problem(value: str) -> str | None:
+    """Return what keeps ``value`` from being an artifact's key (and what one is), or None."""
+    if _compiled(ARTIFACT_KEY_PATTERN).fullmatch(value) and len(value) <= MAX_ARTIFACT_KEY:
+        return None
+    if not value:
+        problem = "must not be empty"
+    elif len(value) > MAX_ARTIFACT_KEY:
+        problem = f"is {len(value)} characters long, more than {MAX_ARTIFACT_KEY}"
+    else:
+        other = _compiled(f"[^{_ARTIFACT_KEY_CHARS}]").search(value)
+        found = other.group() if other else value
+        problem = f"must not contain {found!a}"
+        fixed = value.lower().replace("_", "-").replace(" ", "-")
+        if fixed != value and artifact_key_problem(fixed) is None:
+            problem += f"; write it {fixed!a}"
+    return f"{problem} ({ARTIFACT_KEY_RULE})"
 
 
 def _first_problem(value: str, limit: int) -> str | None:

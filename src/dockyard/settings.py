@@ -69,6 +69,9 @@ class Settings:
     long_poll_seconds: float = 30.0
     worker_offline_seconds: float = 15.0
     late_threshold_seconds: float = 15.0
+    # global concurrency limits: how long slots stay held after the holder's last renewal
+    # (renewed every third of it while the block runs; dockyard.concurrency)
+    concurrency_lease_seconds: float = 60.0
     # scheduler
     scheduler_max_runs: int = 100
     scheduler_horizon_hours: float = 24.0 * 7
@@ -78,6 +81,21 @@ class Settings:
     scheduler_min_interval_seconds: float = 10.0
     # persist every flow's and task's result unless it says otherwise (dockyard.sdk.runtime.cache)
     results_persist_by_default: bool = False
+    # events and automations (dockyard.server.automations): how long events and finished
+    # actions are kept; the timer of the evaluation and readiness loops (they also wake at
+    # once on new events); the retries of a failed action (delay doubling from the first up
+    # to the cap, at most so many attempts); a webhook's timeout; and the URL of the UI that
+    # links sent out point to (empty: http://SERVER_HOST:SERVER_PORT)
+    events_retention_hours: float = 24.0 * 7
+    automation_interval_seconds: float = 5.0
+    automation_retry_seconds: float = 1.0
+    automation_retry_max_seconds: float = 60.0
+    automation_attempts: int = 5
+    webhook_timeout_seconds: float = 10.0
+    # the hosts webhooks may call, comma separated (empty: any); a guard against automations
+    # that would make the server reach into networks its users cannot
+    webhook_allowed_hosts: str = ""
+    server_ui_url: str = ""
     # docker
     base_image: str = ""
 

@@ -195,6 +195,8 @@ class ServerFactory:
             "DOCKYARD_HOME": str(home),
             "DOCKYARD_DATABASE_URL": database_url,
             "PYTHONUNBUFFERED": "1",
+            # automations made by a test (generated ones too) call loopback and nothing else
+            "DOCKYARD_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
             **env,
         }
         command = [*CLI_COMMAND, "server", "start", "--host", host, "--port", str(port), *args]

@@ -70,12 +70,17 @@ PATH_KINDS = {
     "task_run_id": "task_run",
     "type_name": "worker_type",
     "flow_name": "flow_name",
+    "lease_id": "concurrency_lease",
+    "artifact_id": "artifact",
+    "key": "artifact_key",
 }
 NAME_KINDS_BY_ROUTE = {
     "/api/work-pools/{pool_name}/queues/{name}": "queue",
     "/api/work-pools/{pool_name}/workers/{name}": "worker",
     "/api/flows/name/{name}": "flow_name",
     "/api/deployments/name/{flow_name}/{name}": "deployment_name",
+    "/api/concurrency-limits/name/{name}": "concurrency_limit",
+    "/api/automations/{name}": "automation",
 }
 BODY_KINDS = {
     "flow_run_id": "run",
@@ -85,7 +90,24 @@ BODY_KINDS = {
     "work_queue_name": "queue",
     "flow_name": "flow_name",
 }
-UUID_KINDS = frozenset({"flow", "deployment", "schedule", "run", "task_run", "lease_token"})
+UUID_KINDS = frozenset(
+    {
+        "flow",
+        "deployment",
+        "schedule",
+        "run",
+        "task_run",
+        "lease_token",
+        "concurrency_lease",
+        "artifact",
+    }
+)
+
+AUTOMATION = {
+    "name": "schema-automation",
+    "trigger": {"expect": ["dockyard.flow-run.Failed"]},
+    "actions": [{"type": "cancel-flow-run"}],
+}
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -191,6 +213,12 @@ class Resources:
         post("/task-runs", [record])
         post("/logs", [{"flow_run_id": running["id"], "message": "hello"}])
         post("/workers/heartbeat", {"name": "schema-worker", "work_pool_name": pool})
+        # a limit and an automation outlive a reset (which deletes flows and pools): made
+        # once (409 after), leased anew; an artifact gets a new version of its key
+        http.post("/concurrency-limits", json={"name": "schema-limit", "limit": 1000})
+        lease = post("/concurrency-limits/acquire", {"names": ["schema-limit"]})["lease_id"]
+        artifact = post("/artifacts", {"key": "schema-key", "type": "progress", "data": 5.0})
+        http.post("/automations", json=AUTOMATION)
         real = {
             "pool": pool,
             "queue": queue,
@@ -204,6 +232,11 @@ class Resources:
             "run": running["id"],
             "lease_token": running["lease_token"],
             "task_run": task_run,
+            "concurrency_lease": lease,
+            "concurrency_limit": "schema-limit",
+            "artifact": artifact["id"],
+            "artifact_key": "schema-key",
+            "automation": AUTOMATION["name"],
         }
         return cls(http=http, real=real)
 
@@ -250,6 +283,16 @@ class Resources:
                 {"interval": 86400, "active": False},
             )["id"],
             "run": lambda: self._post(f"/deployments/{self.real['deployment']}/runs", {})["id"],
+            "artifact": lambda: self._post(
+                "/artifacts", {"key": name, "type": "progress", "data": 1.0}
+            )["id"],
+            "artifact_key": lambda: self._post(
+                "/artifacts", {"key": name, "type": "progress", "data": 1.0}
+            )["key"],
+            "concurrency_limit": lambda: self._post(
+                "/concurrency-limits", {"name": name, "limit": 1}
+            )["name"],
+            "automation": lambda: self._post("/automations", {**AUTOMATION, "name": name})["name"],
         }
         return made[kind]() if kind in made else self.real[kind]
 
@@ -282,6 +325,8 @@ def _valid(kind: str, value: Any) -> bool:
             return False
     if kind == "pool":
         return _names.pool_name_problem(value) is None
+    if kind == "artifact_key":
+        return _names.artifact_key_problem(value) is None
     if kind == "worker_type":
         return value.isprintable() and 0 < len(value) <= 100
     return _names.name_problem(value) is None

@@ -1,4 +1,4 @@
-"""``dockyard flow-run``: list flow runs, inspect one, read its logs, cancel one."""
+"""``dockyard flow-run``: list flow runs, inspect one, read its logs, cancel or resume one."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dockyard._states import FINAL_STATES, STATE_NAMES
-from dockyard.cli._common import JsonFlag, open_client, parse_id
+from dockyard.cli._common import JsonFlag, open_client, parse_id, parse_json
 from dockyard.exceptions import DockyardError
 
 if TYPE_CHECKING:
     from dockyard.client import Client
     from dockyard.schemas import FlowRun, State
 
-app = typer.Typer(help="Look at flow runs and their logs; cancel them.", no_args_is_help=True)
+app = typer.Typer(
+    help="Look at flow runs and their logs; cancel them, resume paused ones.", no_args_is_help=True
+)
 
 IdArg = Annotated[str, typer.Argument(help="ID of the flow run.", metavar="ID")]
 
@@ -217,3 +219,41 @@ def cancel(id: IdArg) -> None:
         )
     else:
         out.say(f"Flow run '{run.name}' ({run.id}) is {state}.")
+
+
+@app.command("resume")
+def resume(
+    id: IdArg,
+    input_: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            metavar="JSON",
+            help="The input its pause waits for, a JSON object: '{\"approved\": true}' "
+            "(for a simple type: '{\"value\": 3}').",
+        ),
+    ] = None,
+) -> None:
+    """Resume a PAUSED flow run, with the input its pause waits for.
+
+    A paused run goes on in its process (RUNNING); a suspended one is SCHEDULED and a
+    worker runs it again from the top. Input that does not fit the pause's input model is
+    refused, naming the field, and the run stays PAUSED.
+    """
+    from dockyard.cli import _output as out
+
+    run_id = parse_id(id, "flow run")
+    run_input = parse_json(input_, "--input") if input_ is not None else None
+    if run_input is not None and not isinstance(run_input, dict):
+        raise DockyardError(
+            "--input must be a JSON object, e.g. '{\"value\": 3}' or '{\"approved\": true}'"
+        )
+    with open_client() as client:
+        run = client.resume_flow_run(run_id, run_input)
+    if str(run.state) == "SCHEDULED":
+        out.say(
+            f"Flow run '{run.name}' ({run.id}) resumed: it is SCHEDULED, and a worker runs it "
+            "again from the top."
+        )
+    else:
+        out.say(f"Flow run '{run.name}' ({run.id}) resumed: it is {run.state}.")

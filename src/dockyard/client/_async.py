@@ -11,9 +11,12 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 import httpx
 
 from dockyard import schemas
+from dockyard.client import _artifact_calls as ac
 from dockyard.client import _calls as c
+from dockyard.client import _concurrency_calls as gc
 from dockyard.client import _core
 from dockyard.client import _dispatch_calls as dc
+from dockyard.client import _event_calls as ec
 from dockyard.client import _pool_calls as pc
 from dockyard.client import _schedule_calls as sc
 from dockyard.client import _secret_calls as xc
@@ -164,6 +167,7 @@ class AsyncClient:
     set_flow_run_state = _Endpoint(c.set_flow_run_state)
     read_flow_run_states = _Endpoint(c.read_flow_run_states)
     cancel_flow_run = _Endpoint(c.cancel_flow_run)
+    resume_flow_run = _Endpoint(c.resume_flow_run)
 
     create_task_runs = _Endpoint(c.create_task_runs)
     list_task_runs = _Endpoint(c.list_task_runs)
@@ -218,10 +222,32 @@ class AsyncClient:
     delete_secret = _Endpoint(xc.delete_secret)
 
     # artifacts
+    create_artifact = _Endpoint(ac.create_artifact)
+    read_artifact = _Endpoint(ac.read_artifact)
+    read_latest_artifact = _Endpoint(ac.read_latest_artifact)
+    list_artifacts = _Endpoint(ac.list_artifacts)
+    list_latest_artifacts = _Endpoint(ac.list_latest_artifacts)
+    update_artifact = _Endpoint(ac.update_artifact)
+    delete_artifact = _Endpoint(ac.delete_artifact)
+    delete_artifact_key = _Endpoint(ac.delete_artifact_key)
 
     # global concurrency limits
+    create_concurrency_limit = _Endpoint(gc.create_concurrency_limit)
+    read_concurrency_limit_by_name = _Endpoint(gc.read_concurrency_limit_by_name)
+    list_concurrency_limits = _Endpoint(gc.list_concurrency_limits)
+    update_concurrency_limit = _Endpoint(gc.update_concurrency_limit)
+    delete_concurrency_limit = _Endpoint(gc.delete_concurrency_limit)
 
     # events and automations
+    emit_event = _Endpoint(ec.emit_event)
+    read_events = _Endpoint(ec.read_events)
+    create_automation = _Endpoint(ec.create_automation)
+    read_automation = _Endpoint(ec.read_automation)
+    list_automations = _Endpoint(ec.list_automations)
+    replace_automation = _Endpoint(ec.replace_automation)
+    set_automation_enabled = _Endpoint(ec.set_automation_enabled)
+    delete_automation = _Endpoint(ec.delete_automation)
+    set_deployment_automations = _Endpoint(ec.set_deployment_automations)
 
     def __repr__(self) -> str:
         return f"AsyncClient(api_url={self.api_url!r})"

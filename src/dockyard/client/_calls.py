@@ -195,6 +195,20 @@ def cancel_flow_run(id: Id) -> Call[schemas.FlowRun]:
     return Call("POST", f"/flow-runs/{seg(id)}/cancel", p.one(schemas.FlowRun))
 
 
+def resume_flow_run(id: Id, run_input: dict[str, Any] | None = None) -> Call[schemas.FlowRun]:
+    """Resume a PAUSED run with ``run_input``: a paused run goes back to RUNNING, a
+    suspended one to SCHEDULED.
+
+    Raises:
+        Conflict: the run is not PAUSED. InvalidInput: the input does not fit its pause's
+            input schema (the run stays PAUSED).
+    """
+    body = p.body(schemas.ResumeRequest(run_input=run_input))
+    # not retried once sent: a second resume of a resumed run is refused (409)
+    path = f"/flow-runs/{seg(id)}/resume"
+    return Call("POST", path, p.one(schemas.FlowRun), body=body, idempotent=False)
+
+
 # ---------------------------------------------------------------- task runs and logs
 
 

@@ -153,6 +153,7 @@ class StateType(enum.StrEnum):
     CANCELLED = "CANCELLED"
     CRASHED = "CRASHED"
     AWAITING_RETRY = "AWAITING_RETRY"
+    PAUSED = "PAUSED"
 
 
 class PoolStatus(enum.StrEnum):
@@ -737,3 +738,51 @@ class Secret(Response):
 
 class SecretWithValue(Secret):
     value: str | dict[str, Any] | list[Any]
+
+
+# ---------------------------------------------------------------- pause and resume
+
+# A pause's key: the engine makes one per pause call of a run (``pause-1``, ...) unless the
+# flow gives its own.
+PauseKey = Annotated[str, Field(min_length=1, max_length=200), TEXT]
+
+
+class PauseRequest(Model):
+    """Pause a RUNNING run (``POST /flow-runs/{id}/pause``).
+
+    ``lease_token``: the engine's, to pause its own run; without it only ``suspend`` is
+    allowed (another process asks the run to stop: its engine is fenced off).
+    ``timeout``: seconds until the pause fails the run unresumed. ``input_schema``: the
+    JSON schema that a resume's ``run_input`` must fit. ``suspend``: the run's process exits
+    and gives back its lease and slots; a resume schedules the run again.
+    """
+
+    key: PauseKey
+    timeout: PositiveInt32 = 3600
+    lease_token: uuid.UUID | None = None
+    input_schema: JsonObject | None = None
+    suspend: Flag = False
+
+
+class ResumeRequest(Model):
+    """Resume a PAUSED run, with the input its pause waits for (checked against its
+    ``input_schema``; 422 naming the field when it does not fit)."""
+
+    run_input: JsonObject | None = None
+
+
+class FlowRunPause(Response):
+    """A run's pause: the one in progress (``state`` PAUSED), else the last one.
+
+    ``resumed``: whether the pause asked about (by key) was resumed; ``run_input`` is then
+    the input it was given.
+    """
+
+    flow_run_id: uuid.UUID
+    state: StateType
+    key: str | None
+    suspended: bool
+    expires: datetime | None
+    input_schema: dict[str, Any] | None
+    resumed: bool = False
+    run_input: Any = None

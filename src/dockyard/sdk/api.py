@@ -271,8 +271,152 @@ class ServerApi:
 
     # ------------------------------------------------------------ artifacts
 
+    def create_artifact(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create an artifact (``body``: JSON of ``ArtifactCreate``); return it (JSON of
+        ``Artifact``).
+
+        Raises:
+            InvalidInput: the server refused a value (the message names it and the rule).
+        """
+        # not retried once sent: a retry of a creation that succeeded would add a version
+        artifact: dict[str, Any] = self.transport.post("/artifacts", body, idempotent=False)
+        return artifact
+
+    def update_artifact(self, artifact_id: uuid.UUID, body: dict[str, Any]) -> dict[str, Any]:
+        """Change a progress artifact (``body``: JSON of ``ArtifactUpdate``); return it.
+
+        Raises:
+            NotFound: no artifact has that id.
+            Conflict: the artifact is not a progress artifact.
+        """
+        path = f"/artifacts/{path_segment(artifact_id)}"
+        artifact: dict[str, Any] = self.transport.request("PATCH", path, body)
+        return artifact
+
+    def read_latest_artifact(self, key: str) -> dict[str, Any] | None:
+        """Read the latest version of ``key`` (JSON of ``Artifact``), or None for none."""
+        try:
+            artifact: dict[str, Any] = self.transport.get(f"/artifacts/latest/{path_segment(key)}")
+        except NotFound:
+            return None
+        return artifact
+
     # ------------------------------------------------------------ global concurrency limits
+
+    def acquire_concurrency_slots(
+        self,
+        names: list[str],
+        occupy: int,
+        *,
+        mode: str,
+        lease_seconds: float,
+        wait: float,
+        strict: bool,
+        holder: str | None,
+    ) -> dict[str, Any]:
+        """Take ``occupy`` slots of every named limit, waiting on the server up to ``wait``
+        seconds; return the answer (JSON of ``ConcurrencyAcquired``: ``acquired``,
+        ``lease_id``, ``missing``, ``full``, ...).
+
+        Raises:
+            NotFound: ``strict`` and a name has no limit.
+            InvalidInput: no wait could give the slots (more than a limit has; a rate limit
+                of a limit without slot decay).
+        """
+        body = {
+            "names": names,
+            "occupy": occupy,
+            "mode": mode,
+            "lease_seconds": lease_seconds,
+            "wait": wait,
+            "strict": strict,
+            "holder": holder,
+        }
+        # Not retried once sent: slots taken by a call whose answer was lost are held by no
+        # one, and come back when their lease expires; a retry would take more.
+        answer: dict[str, Any] = self.transport.request(
+            "POST", "/concurrency-limits/acquire", body, idempotent=False, timeout=wait + 30.0
+        )
+        return answer
+
+    def renew_concurrency_lease(self, lease_id: str, lease_seconds: float) -> bool:
+        """Extend a lease; return False when it is gone (expired, released, or its limit
+        was deleted or reset): its slots are no longer held."""
+        path = f"/concurrency-limits/leases/{path_segment(lease_id)}/renew"
+        try:
+            self.transport.post(path, {"lease_seconds": lease_seconds})
+        except NotFound:
+            return False
+        return True
+
+    def release_concurrency_lease(self, lease_id: str) -> None:
+        """Give a lease's slots back (harmless when already released or expired)."""
+        self.transport.post(f"/concurrency-limits/leases/{path_segment(lease_id)}/release")
 
     # ------------------------------------------------------------ pause and resume
 
+    def pause_flow_run(
+        self,
+        run_id: uuid.UUID,
+        *,
+        key: str,
+        timeout: int,
+        lease_token: uuid.UUID | None,
+        input_schema: dict[str, Any] | None = None,
+        suspend: bool = False,
+    ) -> dict[str, Any]:
+        """Pause (or suspend) a RUNNING run; return its pause (JSON of ``FlowRunPause``).
+
+        A key resumed before is answered ``resumed``, with its input, and changes nothing.
+
+        Raises:
+            Conflict: the run cannot pause (not RUNNING, another lease, no deployment to
+                start a suspended run again).
+        """
+        body = {
+            "key": key,
+            "timeout": timeout,
+            "lease_token": str(lease_token) if lease_token else None,
+            "input_schema": input_schema,
+            "suspend": suspend,
+        }
+        pause: dict[str, Any] = self.transport.post(f"/flow-runs/{run_id}/pause", body)
+        return pause
+
+    def wait_for_resume(self, run_id: uuid.UUID, key: str, wait: float) -> dict[str, Any]:
+        """Return the run's pause once it is no longer PAUSED under ``key``, or after
+        ``wait`` seconds (a long-poll; JSON of ``FlowRunPause``)."""
+        params = {"key": key, "wait": round(max(0.0, wait), 3)}
+        pause: dict[str, Any] = self.transport.request(
+            "GET", f"/flow-runs/{run_id}/pause", params=params, timeout=wait + 30.0
+        )
+        return pause
+
+    def resume_flow_run(self, run_id: uuid.UUID, run_input: dict[str, Any] | None) -> None:
+        """Resume a PAUSED run with ``run_input``.
+
+        Raises:
+            Conflict: the run is not PAUSED. InvalidInput: the input does not fit.
+        """
+        self.transport.post(f"/flow-runs/{run_id}/resume", {"run_input": run_input})
+
     # ------------------------------------------------------------ events
+
+    def emit_event(
+        self,
+        event: str,
+        resource: dict[str, str],
+        payload: dict[str, Any] | None,
+        related: list[dict[str, str]] | None,
+    ) -> dict[str, Any]:
+        """Emit an event; return it as stored (JSON of ``Event``). Its new id makes a retry
+        of the call harmless: the server answers the event it stored."""
+        body = {
+            "id": str(uuid.uuid4()),
+            "event": event,
+            "resource": resource,
+            "payload": payload or {},
+            "related": related or [],
+        }
+        stored: dict[str, Any] = self.transport.post("/events", body)
+        return stored

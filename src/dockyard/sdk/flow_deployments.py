@@ -46,6 +46,7 @@ class DeploymentMethods:
         schedules: Iterable[Schedule | Mapping[str, Any]] = (),
         catchup: str = "latest",
         max_lateness_seconds: float | None = None,
+        triggers: Iterable[Any] = (),
     ) -> Deployment:
         """Describe a deployment of this flow for :func:`dockyard.serve` (no work pool).
 
@@ -74,6 +75,7 @@ class DeploymentMethods:
             ),
             catchup=catchup,
             max_lateness_seconds=max_lateness_seconds,
+            triggers=tuple(triggers),
         )
 
     def deploy(
@@ -99,6 +101,7 @@ class DeploymentMethods:
         schedules: Iterable[Schedule | Mapping[str, Any]] = (),
         catchup: str = "latest",
         max_lateness_seconds: float | None = None,
+        triggers: Iterable[Any] = (),
         image: str | DeploymentImage | None = None,
         build: bool = True,
         push: bool = True,
@@ -134,6 +137,9 @@ class DeploymentMethods:
                 exactly those given (none: none).
             catchup: missed scheduled runs: ``latest`` (default), ``all`` or ``skip``.
             max_lateness_seconds: a run later than this is cancelled instead of started.
+            triggers: events that run it: ``DeploymentEventTrigger(expect=...,
+                match_related=..., parameters=...)`` of :mod:`dockyard.events`; each
+                becomes an automation of the deployment (deploying again replaces them).
             image: run the flow in this image (``"name:tag"`` or a ``DeploymentImage``),
                 built from the current directory; the pool must have an ``image`` variable.
             build: build the image (else it must exist, with a tag).
@@ -165,6 +171,7 @@ class DeploymentMethods:
             schedules=schedules,
             catchup=catchup,
             max_lateness_seconds=max_lateness_seconds,
+            triggers=tuple(triggers),
         )
         deployment = dataclasses.replace(
             served,
@@ -195,6 +202,7 @@ class DeploymentMethods:
         schedules: Iterable[Schedule | Mapping[str, Any]] = (),
         catchup: str = "latest",
         max_lateness_seconds: float | None = None,
+        triggers: Iterable[Any] = (),
     ) -> None:
         """Serve a deployment of this flow from this process until Ctrl-C.
 
@@ -222,5 +230,6 @@ class DeploymentMethods:
             schedules=schedules,
             catchup=catchup,
             max_lateness_seconds=max_lateness_seconds,
+            triggers=tuple(triggers),
         )
         serve(deployment, limit=limit)

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 
 from dockyard._version import __version__
 from dockyard.server import api_docs, errors, openapi, scheduler, security, services, ui
+from dockyard.server import automations as automations_loops
 from dockyard.server.api import (
     admin,
     artifacts,
@@ -52,6 +53,7 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
             )
         )
         scheduling = asyncio.create_task(scheduler.scheduler_loop(db, settings))
+        automation_loops = await automations_loops.start(db, settings)  # events, automations
         try:
             yield
         finally:
@@ -59,6 +61,7 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await automation_loops.stop()
             await db.dispose()
 
     app = FastAPI(

@@ -4,7 +4,8 @@ A claim is one write transaction:
 
 1. it locks the pool's row (PostgreSQL ``FOR UPDATE``; on SQLite the transaction is
    ``BEGIN IMMEDIATE``), so two claims on one pool never interleave;
-2. it counts the live runs (PENDING, RUNNING, CANCELLING, AWAITING_RETRY) of the pool, each
+2. it counts the live runs (PENDING, RUNNING, CANCELLING, AWAITING_RETRY, and PAUSED unless
+   suspended: a paused run's process waits, holding its infrastructure) of the pool, each
    queue and each deployment with a limit, from run states inside that transaction: this is
    the :class:`Room` — which queues and deployments can take a run now;
 3. it reads due SCHEDULED runs of the open queues and deployments only (a paused or full
@@ -36,6 +37,7 @@ from dockyard.schemas import StateType as S
 from dockyard.server import masking, orchestration
 from dockyard.server.errors import Invalid
 from dockyard.server.models import pools, runs
+from dockyard.server.models.events import announce_ready
 from dockyard.server.tables import (
     DeploymentRow,
     FlowRunRow,
@@ -45,7 +47,6 @@ from dockyard.server.tables import (
     utcnow,
 )
 
-ACTIVE = [str(s) for s in orchestration.ACTIVE]
 CANDIDATES_PER_SLOT = 20
 
 
@@ -103,7 +104,7 @@ class Room:
 
 async def _live_counts(session: AsyncSession, column: Any, where: Any) -> Counter[Any]:
     rows = await session.execute(
-        select(column, func.count()).where(FlowRunRow.state.in_(ACTIVE), where).group_by(column)
+        select(column, func.count()).where(orchestration.live(), where).group_by(column)
     )
     return Counter({key: count for key, count in rows.all()})
 
@@ -195,6 +196,7 @@ async def upsert_worker(
     worker.version = version or worker.version
     if pool is not None:
         pool.last_polled = now
+    await announce_ready(session, worker, pool)  # events: ready once per change
     return worker
 
 
@@ -362,7 +364,7 @@ async def heartbeat(
     held = (
         await session.execute(
             select(FlowRunRow.id, FlowRunRow.state).where(
-                FlowRunRow.worker_id == worker.id, FlowRunRow.state.in_(ACTIVE)
+                FlowRunRow.worker_id == worker.id, orchestration.live()
             )
         )
     ).all()

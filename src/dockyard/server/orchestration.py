@@ -8,7 +8,14 @@ history with its time. The table below is the whole rule book (see docs/states.m
 - CRASHED comes from an expired lease or infrastructure that died, and is followed at once by
   a new SCHEDULED attempt while the deployment's ``crash_retries`` last;
 - cancelling: SCHEDULED → CANCELLED at once, live runs → CANCELLING → CANCELLED. Nothing
-  leaves CANCELLING but CANCELLED: a cancel always wins.
+  leaves CANCELLING but CANCELLED: a cancel always wins;
+- pausing (:mod:`.models.pausing`): the engine moves RUNNING → PAUSED and waits, keeping
+  its lease and its slots; a resume moves it back to RUNNING (the lease stays with the
+  waiting process). A *suspended* run is PAUSED with no lease, no slot and no process: a
+  resume moves it to SCHEDULED and a worker starts it again from the top. A pause past its
+  timeout ends FAILED (the waiting engine says so; the reaper for a suspended run). A
+  cancel wins here too: a paused run goes CANCELLING (its process stops), a suspended one
+  CANCELLED at once; a paused run whose process died is CRASHED when its lease expires.
 
 Three guards keep racing writers (a claim, a cancel, the reaper, an engine, a worker) from
 overwriting each other:
@@ -20,8 +27,8 @@ overwriting each other:
   that act on many runs lock them as they read them (PostgreSQL ``FOR UPDATE SKIP LOCKED``),
   so that they rarely collide at all;
 - **fencing**: every transition of a leased run (PENDING, RUNNING, AWAITING_RETRY,
-  CANCELLING) needs its current lease token, except a request to cancel. A process whose run
-  moved on (declared CRASHED, retried elsewhere) is refused and stops;
+  CANCELLING, PAUSED) needs its current lease token, except a request to cancel. A process
+  whose run moved on (declared CRASHED, retried elsewhere, suspended) is refused and stops;
 - **expected state**: a client that decided from a state it read can send it as
   ``expected_state``; the transition is refused (409) if the run is in another one by now.
 """
@@ -31,27 +38,40 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from sqlalchemy import ColumnElement, and_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.schemas import ACTIVE_STATES, FINAL_STATES, StateTransition
 from dockyard.schemas import StateType as S
 from dockyard.server.errors import Conflict
+from dockyard.server.models.events import flow_run_event
 from dockyard.server.tables import DeploymentRow, FlowRunRow, FlowRunStateRow, utcnow
 
 ALLOWED: dict[S, frozenset[S]] = {
     S.SCHEDULED: frozenset({S.PENDING, S.CANCELLED}),
     S.PENDING: frozenset({S.RUNNING, S.SCHEDULED, S.CRASHED, S.CANCELLING}),
-    S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.AWAITING_RETRY, S.CRASHED, S.CANCELLING}),
+    S.RUNNING: frozenset(
+        {S.COMPLETED, S.FAILED, S.AWAITING_RETRY, S.CRASHED, S.CANCELLING, S.PAUSED}
+    ),
     S.AWAITING_RETRY: frozenset({S.RUNNING, S.CRASHED, S.CANCELLING}),
     S.CANCELLING: frozenset({S.CANCELLED}),
     S.CRASHED: frozenset({S.SCHEDULED}),
+    # RUNNING and SCHEDULED: resumed (paused, suspended); FAILED: past its timeout
+    S.PAUSED: frozenset({S.RUNNING, S.SCHEDULED, S.FAILED, S.CANCELLING, S.CANCELLED, S.CRASHED}),
     S.COMPLETED: frozenset(),
     S.FAILED: frozenset(),
     S.CANCELLED: frozenset(),
 }
-# States whose process is alive: they hold a lease and count against concurrency limits.
+# States whose process is alive: they hold a lease and count against concurrency limits
+# (all but a suspended PAUSED run: see :func:`live`).
 ACTIVE = ACTIVE_STATES
 FINAL = FINAL_STATES
+
+
+def live() -> ColumnElement[bool]:
+    """Runs that hold a slot: in an ACTIVE state, and not suspended (a suspended run's
+    process exited; it gave back its lease and slots)."""
+    return and_(FlowRunRow.state.in_([str(s) for s in ACTIVE]), FlowRunRow.suspended.is_(False))
 
 
 def refuse(run: FlowRunRow, detail: str) -> Conflict:
@@ -71,6 +91,7 @@ def record(
     run claimable: a run becoming SCHEDULED, or a run leaving a live state (a freed slot).
     """
     now = utcnow()
+    flow_run_event(session, run, state, message, now)  # before run.state changes
     if state == S.SCHEDULED or (run.state in ACTIVE and state not in ACTIVE):
         session.info["wake"] = True
     run.state = state
@@ -82,6 +103,8 @@ def record(
     if state not in ACTIVE:
         run.lease_token = None
         run.lease_expires = None
+    if state != S.PAUSED:
+        run.suspended = False
     session.add(
         FlowRunStateRow(
             flow_run_id=run.id,
@@ -112,7 +135,20 @@ def check(run: FlowRunRow, request: StateTransition) -> None:
         raise refuse(run, f"flow run {run.id} cannot go from {current} to {target}")
     if target == S.SCHEDULED and current == S.CRASHED:
         raise refuse(run, "only the server reschedules a crashed run (crash_retries)")
-    if current in ACTIVE and target != S.CANCELLING and request.lease_token != run.lease_token:
+    if target == S.PAUSED:
+        raise refuse(run, f"flow run {run.id} pauses through POST /flow-runs/{run.id}/pause")
+    if current == S.PAUSED and target in (S.RUNNING, S.SCHEDULED):
+        raise refuse(
+            run,
+            f"flow run {run.id} is paused; resume it with `dockyard flow-run resume {run.id}`",
+        )
+    if run.suspended and target not in (S.CANCELLING, S.CANCELLED):
+        raise refuse(
+            run,
+            f"flow run {run.id} is suspended: no process runs it; resume it or cancel it",
+        )
+    leased = current in ACTIVE and not run.suspended
+    if leased and target != S.CANCELLING and request.lease_token != run.lease_token:
         raise refuse(
             run,
             f"flow run {run.id} is leased to another process (stale or missing lease "
@@ -130,7 +166,8 @@ async def transition(
     """
     check(run, request)
     target = request.state
-    if target == S.CANCELLING or (run.state == S.SCHEDULED and target == S.CANCELLED):
+    nothing_runs_it = run.state == S.SCHEDULED or run.suspended
+    if target == S.CANCELLING or (nothing_runs_it and target == S.CANCELLED):
         cancel(session, run, request.message)
         return
     if target == S.PENDING:
@@ -167,7 +204,11 @@ def cancel(session: AsyncSession, run: FlowRunRow, message: str | None = None) -
     current = S(run.state)
     if current == S.SCHEDULED:
         record(session, run, S.CANCELLED, message or "cancelled before it started")
-    elif current in {S.PENDING, S.RUNNING, S.AWAITING_RETRY}:
+    elif current == S.PAUSED and run.suspended:
+        record(session, run, S.CANCELLED, message or "cancelled while suspended")
+    elif current in {S.PENDING, S.RUNNING, S.AWAITING_RETRY, S.PAUSED}:
+        if current == S.PAUSED:
+            session.info["wake"] = True  # its engine waits in a long-poll: tell it now
         record(session, run, S.CANCELLING, message or "cancel requested")
     elif current == S.CANCELLING:
         return

@@ -3,7 +3,9 @@
 The reaper ends runs whose lease ran out: the process that held it (worker while PENDING,
 engine while RUNNING) stopped renewing it, so nothing will ever report on the run again.
 A run that was asked to cancel ends CANCELLED; any other becomes CRASHED, and is retried
-while its deployment's ``crash_retries`` last.
+while its deployment's ``crash_retries`` last. A paused run keeps its lease like a running
+one (its process waits); a suspended run has none, and is FAILED instead once its pause's
+timeout has passed (``models.pausing.fail_expired``): nobody else waits on it.
 
 After the server starts, the reaper waits one full lease period before its first pass: a
 lease that ran out while the server was down (an outage, a restart) was not renewed only
@@ -22,6 +24,7 @@ from sqlalchemy import select
 from dockyard.schemas import StateType as S
 from dockyard.server import orchestration
 from dockyard.server.db import Database
+from dockyard.server.models import pausing
 from dockyard.server.tables import FlowRunRow, utcnow
 
 log = logging.getLogger("dockyard.server")
@@ -29,7 +32,8 @@ BATCH = 100
 
 
 async def reap_expired_leases(db: Database) -> int:
-    """End every live run whose lease has expired. Returns how many were ended."""
+    """End every live run whose lease has expired, and every suspended run past its pause's
+    timeout. Returns how many were ended."""
     async with db.write() as session:
         now = utcnow()
         expired = list(
@@ -57,7 +61,7 @@ async def reap_expired_leases(db: Database) -> int:
                 f"lease expired: {holder} stopped renewing it (killed, or its machine was lost)",
             )
             await orchestration.retry_crashed(session, run)
-        return len(expired)
+        return len(expired) + await pausing.fail_expired(session)
 
 
 async def reaper_loop(db: Database, interval: float, *, grace: float) -> None:
@@ -66,7 +70,7 @@ async def reaper_loop(db: Database, interval: float, *, grace: float) -> None:
     await asyncio.sleep(grace)
     while not db.notifier.closed:
         try:
-            while await reap_expired_leases(db) == BATCH:
+            while await reap_expired_leases(db) >= BATCH:
                 pass
         except asyncio.CancelledError:
             raise

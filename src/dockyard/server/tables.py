@@ -150,6 +150,8 @@ class WorkPoolRow(Base):
     concurrency_limit: Mapped[int | None] = mapped_column(Integer)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     last_polled: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the readiness last announced by an event (READY, NOT_READY): each change is emitted once
+    status: Mapped[str] = mapped_column(String(20), default="NOT_READY", server_default="NOT_READY")
     created: Mapped[datetime] = _created()
 
 
@@ -179,6 +181,8 @@ class WorkerRow(Base):
     type: Mapped[str] = mapped_column(String(100))
     version: Mapped[str | None] = mapped_column(String(50))
     last_heartbeat: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the readiness last announced by an event (READY, NOT_READY): each change is emitted once
+    status: Mapped[str] = mapped_column(String(20), default="NOT_READY", server_default="NOT_READY")
     created: Mapped[datetime] = _created()
 
 
@@ -290,6 +294,15 @@ class FlowRunRow(Base):
     # the deployment's id, or the flow's for a run of no deployment; kept when either goes
     idempotency_scope: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     result: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    # paused and suspended runs (``models.pausing``): the key of the pause in progress (or
+    # of the last one), when it fails unresumed, whether its process exited (suspended: no
+    # lease, no slot), the JSON schema its input must fit, and the input each resumed pause
+    # was given, by key (a repeated pause with a resumed key answers its input at once)
+    pause_key: Mapped[str | None] = mapped_column(String(200))
+    pause_expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    pause_input_schema: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    run_inputs: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, server_default="{}")
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
     created: Mapped[datetime] = _created()
 
@@ -373,10 +386,156 @@ class SecretRow(Base):
 # ----------------------------------------------------------------------------- artifacts
 
 
+class ArtifactRow(Base):
+    """What a run published for people (``dockyard.artifacts``). Rows of one key are its
+    versions, the newest (by ``created``) the key's latest; a row without a key stands alone.
+    A deleted flow run leaves its artifacts, unlinked."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (
+        Index("ix_artifacts_key_created", "key", "created"),
+        Index("ix_artifacts_created", "created"),
+    )
+    id: Mapped[uuid.UUID] = _id()
+    key: Mapped[str | None] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    flow_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("flow_runs.id", ondelete="SET NULL"), index=True
+    )
+    # no foreign key: a task run's row is written when the run ends, after its artifacts
+    task_run_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created: Mapped[datetime] = _created()
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
 # ---------------------------------------------------------------- global concurrency limits
+
+
+class ConcurrencyLimitRow(Base):
+    """A global concurrency limit: at most ``limit`` slots in use at once
+    (``dockyard.concurrency``). Slots in use are those of its live leases, plus the slots
+    rate limits took, which decay at ``slot_decay_per_second`` (``decaying_slots`` as of
+    ``decayed_at``)."""
+
+    __tablename__ = "concurrency_limits"
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    limit: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    slot_decay_per_second: Mapped[float] = mapped_column(Float, default=0.0)
+    decaying_slots: Mapped[float] = mapped_column(Float, default=0.0)
+    decayed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created: Mapped[datetime] = _created()
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ConcurrencyLeaseRow(Base):
+    """Slots of one limit held under one lease until ``expires`` (the holder renews it). One
+    lease (``id``) may hold slots of several limits: a row per limit."""
+
+    __tablename__ = "concurrency_leases"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    limit_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("concurrency_limits.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    slots: Mapped[int] = mapped_column(Integer)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    created: Mapped[datetime] = _created()
+    expires: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # ----------------------------------------------------------------- paused and suspended runs
 
 
 # ------------------------------------------------------------------- events and automations
+
+
+class EventRow(Base):
+    """Something that happened (``dockyard.events``): a flow run's state change, a pool or a
+    worker becoming ready or not, or an event someone emitted.
+
+    ``seq`` is the order rows were written in; ``position`` the order readers get them in,
+    given by the evaluator once a row is visible (``server.automations``): on PostgreSQL a
+    row with a lower ``seq`` can commit after one with a higher, a position never does. An
+    event without a position has not been evaluated yet.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_occurred", "occurred"),)
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    occurred: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    event: Mapped[str] = mapped_column(String(256))
+    resource_id: Mapped[str] = mapped_column(String(512), index=True)
+    resource: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    related: Mapped[list[dict[str, str]]] = mapped_column(JSONType, default=list)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    position: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+
+
+class AutomationRow(Base):
+    """A trigger and the actions it starts (``dockyard.automations``)."""
+
+    __tablename__ = "automations"
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    trigger: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # the deployment whose trigger this is (``flow.deploy(triggers=...)``): it goes with it
+    deployment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    created: Mapped[datetime] = _created()
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AutomationBucketRow(Base):
+    """The count of a threshold trigger's window, one per value of its ``for_each`` labels
+    (``key``: their hash)."""
+
+    __tablename__ = "automation_buckets"
+    __table_args__ = (UniqueConstraint("automation_id", "key"),)
+    id: Mapped[uuid.UUID] = _id()
+    automation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("automations.id", ondelete="CASCADE")
+    )
+    key: Mapped[str] = mapped_column(String(64))
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    fired: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AutomationActionRow(Base):
+    """One action of one firing of an automation: the outbox its delivery works through.
+
+    One row per (automation, the event that fired it, action index): the unique constraint
+    is what makes a firing act once even if two evaluators got that far.
+    """
+
+    __tablename__ = "automation_actions"
+    __table_args__ = (
+        UniqueConstraint("automation_id", "event_id", "action_index"),
+        Index("ix_automation_actions_due", "status", "next_attempt"),
+    )
+    id: Mapped[uuid.UUID] = _id()
+    automation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("automations.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    action_index: Mapped[int] = mapped_column(Integer)
+    action: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # what the action acts on and its webhook's body reads: the event, the automation's name
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(20), default="PENDING")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # when a delivery may take it next; a delivery that claims it moves this one lease ahead
+    next_attempt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime] = _created()
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -8,6 +8,10 @@ none, the worker gives it one at once (:func:`finish`):
   run's: COMPLETED with its result, FAILED or CRASHED with the engine's message;
 - otherwise CANCELLED if the run was being cancelled, else CRASHED with the exit code.
 
+A run its flow **suspended** is left as it is: PAUSED without a lease (a suspended run gave
+it back), its process exited on purpose, and a resume schedules it again. A PAUSED run that
+still has a lease was waiting in its process: that process died, so it is CRASHED.
+
 Every transition is a **compare-and-set**: it carries the state it was decided from
 (``expected_state``) and the lease token of the claim. When the run moved on in between
 (409), the worker reads it again and decides again, :data:`DECISIONS` times at most; a
@@ -150,6 +154,8 @@ async def finish(client: AsyncClient, entry: Launched[Any], infrastructure: str)
             return f"{entry.label} moved on to attempt {run.attempt} ({run.state})"
         if run.state in FINAL_STATES:
             return outcome(entry.run, run, code)
+        if run.state == S.PAUSED and run.lease_expires is None:
+            return f"{entry.label} suspended; it runs again from the top once resumed"
         if not read:  # only a run left without a final state needs its output read
             handed, read = await asyncio.to_thread(handed_over, entry), True
             token = token or (handed.lease_token if handed else None)

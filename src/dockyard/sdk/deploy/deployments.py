@@ -50,6 +50,7 @@ class Deployment:
             registering replaces the deployment's schedules with these.
         catchup: what to do with missed scheduled runs: ``latest``, ``all`` or ``skip``.
         max_lateness_seconds: a run later than this is cancelled instead of started.
+        triggers: events that run it (:class:`~dockyard.events.DeploymentEventTrigger`).
     """
 
     flow: Flow[..., Any]
@@ -68,6 +69,9 @@ class Deployment:
     catchup: str = "latest"
     max_lateness_seconds: float | None = None
     image: str | None = None
+    # DeploymentEventTrigger (or EventTrigger, or dicts of one): each becomes an automation
+    # of this deployment that runs it; registering replaces the deployment's automations
+    triggers: tuple[Any, ...] = ()
 
     @property
     def full_name(self) -> str:
@@ -106,6 +110,31 @@ class Deployment:
             "max_lateness_seconds": self.max_lateness_seconds,
             "image": self.image,
         }
+
+    def trigger_automations(self, deployment_id: uuid.UUID) -> list[Any]:
+        """The automations (``AutomationCreate``) that its triggers make: each runs it."""
+        from dockyard.schemas.events import (
+            AutomationCreate,
+            DeploymentEventTrigger,
+            RunDeployment,
+        )
+
+        made = []
+        for index, given in enumerate(self.triggers, start=1):
+            raw = given if isinstance(given, dict) else given.model_dump()
+            trigger = DeploymentEventTrigger.model_validate(raw)
+            suffix = f"-trigger-{index}"
+            name = trigger.name or f"{self.flow.name}-{self.name}"[: 200 - len(suffix)] + suffix
+            action = RunDeployment(deployment_id=deployment_id, parameters=trigger.parameters)
+            made.append(
+                AutomationCreate(
+                    name=name,
+                    enabled=trigger.enabled,
+                    trigger=trigger.event_trigger(),
+                    actions=[action],
+                )
+            )
+        return made
 
 
 def schedule_specs(
@@ -192,6 +221,8 @@ def register(client: Client, deployments: Iterable[Deployment]) -> list[schemas.
         body = deployment.request()
         try:
             registered.append(client.send(Call("POST", "/deployments", parse, body=body)))
+            automations = deployment.trigger_automations(registered[-1].id)
+            client.set_deployment_automations(registered[-1].id, automations)
         except ApiError as exc:
             # the server's message says it all; the client's internals would only hide it
             raise type(exc)(exc.status, str(exc), exc.body) from None

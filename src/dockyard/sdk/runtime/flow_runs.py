@@ -15,7 +15,9 @@ The steps, shared by plain and ``async def`` flows:
    for the engine to hand over.
 
 A 409 from the server on any transition means the run is no longer this process's: the flow
-stops with FlowRunAborted and reports nothing more.
+stops with FlowRunAborted and reports nothing more. A run its flow suspended
+(:mod:`.pausing`) reports nothing either: it waits, PAUSED, to start again, and its process
+ends as if it completed.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from dockyard.sdk.runtime.futures import (
     flow_final_state,
     result_of,
 )
+from dockyard.sdk.runtime.pausing import FlowPauseTimeout, FlowRunSuspended
 from dockyard.sdk.runtime.results import describe_failure, json_safe, result_for_server
 from dockyard.sdk.runtime.shipping import FLUSH_TIMEOUT
 from dockyard.sdk.runtime.states import State, StateType, to_server
@@ -128,6 +131,7 @@ class FlowRunner:
         # (the report goes on in its thread while the cancelled task reports its failure).
         self._ending = threading.Lock()
         self._reported: bool | None = None
+        self.suspended = False  # the flow suspended its run: its process exits cleanly
 
     # ------------------------------------------------------------ start
 
@@ -293,8 +297,8 @@ class FlowRunner:
     def before_retry(self, attempt: int, exc: Exception) -> float | None:
         """Report a failed attempt; return the delay before the next, or None if none is left."""
         flow = self.flow
-        if attempt > flow.retries or isinstance(exc, FlowRunAborted):
-            return None
+        if attempt > flow.retries or isinstance(exc, FlowRunAborted | FlowPauseTimeout):
+            return None  # another attempt would be fenced off, or wait again
         delay = retry_delay(flow.retry_delay_seconds, attempt)
         self.logger.warning(
             "attempt %d of %d failed with %s: %s; retrying in %g s",
@@ -365,6 +369,12 @@ class FlowRunner:
         """
         context = self._context()
         handle = context.handle
+        if isinstance(exc, FlowRunSuspended):
+            # PAUSED and suspended on the server: no state to report, no hooks to call, and
+            # the results kept for the next start of the run stay
+            self.suspended = True
+            context.wait_for_tasks(cancel=True)
+            return
         with self._ending:  # an end reported by another thread (see __init__) stands
             if self._reported is not None:
                 return
@@ -511,6 +521,8 @@ def run_flow_sync(
         state = runner.completed(value)
     except BaseException as exc:
         runner.failed(exc)
+        if runner.suspended:
+            return None  # the run starts again from the top once resumed
         if return_state and (failed := failed_state(exc)) is not None:
             return failed
         raise
@@ -567,6 +579,8 @@ async def run_flow_async(
         state = await asyncio.to_thread(runner.completed, value)
     except BaseException as exc:
         await asyncio.to_thread(runner.failed, exc)
+        if runner.suspended:
+            return None  # the run starts again from the top once resumed
         if return_state and (failed := failed_state(exc)) is not None:
             return failed
         raise

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard.schemas import StateType as S
 from dockyard.server import dispatch, orchestration
 from dockyard.server.api.deps import DB, PARAMETERS, PARAMETERS_REFUSED, Config, Limit, Offset
-from dockyard.server.models import flows, runs
+from dockyard.server.models import flows, pausing, runs
 from dockyard.server.openapi import answers
 
 router = APIRouter(
@@ -147,6 +148,88 @@ async def cancel_flow_run(run_id: uuid.UUID, db: DB) -> schemas.FlowRun:
     async def work(session: AsyncSession) -> schemas.FlowRun:
         run = await runs.read_run(session, run_id, lock=True)
         orchestration.cancel(session, run)
+        await session.flush()
+        return await runs.run_schema(session, run_id)
+
+    return await db.write_retrying(work)
+
+
+# ---------------------------------------------------------------- pause and resume
+
+
+@router.post("/{run_id}/pause", responses=answers(409))
+async def pause_flow_run(
+    run_id: uuid.UUID, body: schemas.PauseRequest, db: DB, settings: Config
+) -> schemas.FlowRunPause:
+    """Pause a RUNNING run (its engine, with its lease token), or suspend it.
+
+    A key resumed before is answered at once, ``resumed``, with its input; 409 with
+    ``current_state`` when the run cannot pause (not RUNNING, another lease, or a suspend
+    of a run with no deployment).
+    """
+    problem = await asyncio.to_thread(pausing.schema_problem, body.input_schema)
+    if problem is not None:
+        raise problem
+
+    async def work(session: AsyncSession) -> schemas.FlowRunPause:
+        run = await runs.read_run(session, run_id, lock=True)
+        answer = await pausing.pause(session, run, body, lease_seconds=settings.lease_seconds)
+        await session.flush()
+        return answer
+
+    return await db.write_retrying(work)
+
+
+@router.get("/{run_id}/pause")
+async def read_flow_run_pause(
+    run_id: uuid.UUID,
+    db: DB,
+    settings: Config,
+    request: Request,
+    key: str | None = None,
+    wait: Annotated[float, Query(ge=0, le=60)] = 0,
+) -> schemas.FlowRunPause:
+    """The run's pause (the one in progress, else the last) and its input schema;
+    ``resumed`` and ``run_input`` tell about the pause ``key`` (default: the run's own).
+
+    ``wait``: while the run is PAUSED under ``key``, wait up to that many seconds for it to
+    change (resumed, cancelled, failed): the engine of a paused run waits this way.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(wait, settings.long_poll_seconds)
+    while True:
+        armed = db.notifier.arm()
+        async with db.read() as session:
+            answer = await pausing.read_pause(session, run_id, key)
+        remaining = deadline - loop.time()
+        waiting_on = key is None or answer.key == key
+        if answer.state != S.PAUSED or not waiting_on or remaining <= 0 or db.notifier.closed:
+            return answer
+        if await request.is_disconnected():
+            return answer
+        await db.notifier.wait(remaining, armed)
+
+
+@router.post("/{run_id}/resume", responses=answers(409, 422))
+async def resume_flow_run(
+    run_id: uuid.UUID, body: schemas.ResumeRequest, db: DB, settings: Config
+) -> schemas.FlowRun:
+    """Resume a PAUSED run with ``run_input`` (checked against its pause's input schema:
+    422 naming the field, the run stays PAUSED); 409 with ``current_state`` when the run is
+    not PAUSED. A paused run goes back to RUNNING, a suspended one to SCHEDULED."""
+    async with db.read() as session:
+        seen = pausing.view(await runs.read_run(session, run_id))
+    problem = await asyncio.to_thread(pausing.input_problem, seen.input_schema, body.run_input)
+
+    async def work(session: AsyncSession) -> schemas.FlowRun:
+        run = await runs.read_run(session, run_id, lock=True)
+        if run.state == S.PAUSED and run.pause_key != seen.key:
+            raise orchestration.refuse(
+                run, f"flow run {run_id} paused again meanwhile; read its pause and resume it"
+            )
+        if problem is not None and run.state == S.PAUSED:
+            raise problem
+        pausing.resume(session, run, body, lease_seconds=settings.lease_seconds)
         await session.flush()
         return await runs.run_schema(session, run_id)
 

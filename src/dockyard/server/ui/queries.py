@@ -25,7 +25,6 @@ from dockyard.server.tables import (
     utcnow,
 )
 
-LIVE = [str(s) for s in orchestration.ACTIVE]
 FAILED = [str(S.FAILED), str(S.CRASHED)]
 RANGES = {
     "past": ("Until now", None),
@@ -135,7 +134,7 @@ async def live_runs_by_pool(
     """Runs holding a slot (PENDING, RUNNING, CANCELLING, AWAITING_RETRY) per pool."""
     rows = await session.execute(
         select(FlowRunRow.work_pool_id, func.count())
-        .where(FlowRunRow.state.in_(LIVE), FlowRunRow.work_pool_id.in_(list(pool_ids)))
+        .where(orchestration.live(), FlowRunRow.work_pool_id.in_(list(pool_ids)))
         .group_by(FlowRunRow.work_pool_id)
     )
     return Counter({pool_id: count for pool_id, count in rows.all() if pool_id is not None})
@@ -154,7 +153,7 @@ async def queue_counts(session: AsyncSession, pool_id: uuid.UUID) -> dict[str, C
     )
     live = await session.execute(
         select(FlowRunRow.work_queue_id, func.count())
-        .where(FlowRunRow.work_pool_id == pool_id, FlowRunRow.state.in_(LIVE))
+        .where(FlowRunRow.work_pool_id == pool_id, orchestration.live())
         .group_by(FlowRunRow.work_queue_id)
     )
     return {"late": Counter(dict(late.all())), "live": Counter(dict(live.all()))}

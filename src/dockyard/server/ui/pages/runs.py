@@ -1,8 +1,11 @@
-"""Flow runs: the filterable list, a run's page (live state and logs), Cancel, Run again."""
+"""Flow runs: the filterable list, a run's page (live state and logs), Cancel, Run again,
+and Resume for a paused run (a form built from its pause's input schema)."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -15,10 +18,20 @@ from dockyard import schemas
 from dockyard.schemas import StateType as S
 from dockyard.server import masking, orchestration
 from dockyard.server.errors import ApiError, Conflict
-from dockyard.server.models import flows, pools, runs
+from dockyard.server.models import flows, pausing, pools, runs
 from dockyard.server.tables import FlowRow, LogRow, TaskRunRow, WorkPoolRow, utcnow
-from dockyard.server.ui import queries
-from dockyard.server.ui.web import UI, Paged, PageError, Posted, Ui, found, paged, redirect
+from dockyard.server.ui import forms, queries
+from dockyard.server.ui.web import (
+    UI,
+    Form,
+    Paged,
+    PageError,
+    Posted,
+    Ui,
+    found,
+    paged,
+    redirect,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,7 +43,37 @@ NOTICES = {
     "cancelling": "Cancel requested: the run's worker stops it and it ends Cancelled.",
     "cancelled": "Run cancelled before it started.",
     "not-cancellable": "This run has already ended; there is nothing to cancel.",
+    "resumed": "Run resumed.",
 }
+INPUT_PREFIX = "input."
+
+
+@dataclass
+class ResumeForm:
+    """The Resume form of a paused run: what was typed, and what was wrong with it (by
+    input field; ``__all__`` for the whole form)."""
+
+    pause: schemas.FlowRunPause
+    values: dict[str, Any] = field(default_factory=dict)
+    typed: dict[str, str | None] | None = None
+    text: str = ""  # the input as JSON, when its pause gave no schema with properties
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def fresh(cls, pause: schemas.FlowRunPause) -> ResumeForm:
+        """The form as first shown: the fields' defaults filled in."""
+        properties = (pause.input_schema or {}).get("properties", {})
+        defaults = {k: p["default"] for k, p in properties.items() if "default" in p}
+        return cls(pause, values=defaults)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.pause.input_schema or {}
+
+    def fields(self) -> list[forms.Field]:
+        if not self.schema.get("properties"):
+            return []
+        return forms.build(self.schema, self.values, INPUT_PREFIX, self.errors, self.typed)
 
 
 def _filters(ui: Ui) -> queries.RunFilter:
@@ -81,9 +124,19 @@ def is_final(run: schemas.FlowRun) -> bool:
 
 @router.get("/runs/{run_id}")
 async def run_page(run_id: uuid.UUID, ui: UI) -> Response:
+    return await _show(ui, run_id)
+
+
+async def _show(
+    ui: Ui, run_id: uuid.UUID, resume: ResumeForm | None = None, status: int = 200
+) -> Response:
     tasks: Paged[schemas.TaskRun] = paged(ui, "tasks")
     async with ui.db.read() as session:
         run = await _run(session, run_id)
+        if resume is None and run.state == S.PAUSED:
+            resume = ResumeForm.fresh(pausing.view(await runs.read_run(session, run_id)))
+        if ui.partial == "resume":
+            return ui.page("runs/_resume.html", run=run, final=is_final(run), resume=resume)
         states = await runs.states_of(session, run_id)
         rows = await session.scalars(
             select(TaskRunRow)
@@ -100,6 +153,8 @@ async def run_page(run_id: uuid.UUID, ui: UI) -> Response:
         logs = await _logs(session, run_id, 0)
     return ui.page(
         "runs/detail.html",
+        status=status,
+        resume=resume,
         final=is_final(run),
         job_variables=masking.mask_variables(run.job_variables, template),
         logs=logs,
@@ -190,3 +245,54 @@ async def run_again(run_id: uuid.UUID, ui: UI, form: Posted) -> Response:
         except ApiError as exc:
             raise PageError(exc.status, "Run refused", exc.detail) from None
     return redirect(f"/runs/{new.id}")
+
+
+@router.post("/runs/{run_id}/resume")
+async def resume_run(run_id: uuid.UUID, ui: UI, form: Posted) -> Response:
+    """Resume a paused run with the input typed in its form; a value that does not fit is
+    shown next to its field (422) and the run stays paused."""
+    async with ui.db.read() as session:
+        with found():
+            seen = pausing.view(await runs.read_run(session, run_id))
+    resume = _read_input(ResumeForm(seen), form)
+    if not resume.errors:
+        run_input = resume.values if resume.schema.get("properties") or resume.text else None
+        problem = pausing.input_problem(seen.input_schema, run_input)
+        if problem is not None:
+            where = problem.field.removeprefix("run_input").lstrip(".").split(".")[0]
+            resume.errors[where or "__all__"] = problem.detail.split("; the run stays")[0]
+        else:
+            try:
+                async with ui.db.write() as session:
+                    row = await runs.read_run(session, run_id, lock=True)
+                    if row.state == S.PAUSED and row.pause_key != seen.key:
+                        raise orchestration.refuse(row, "it paused again meanwhile")
+                    body = schemas.ResumeRequest(run_input=run_input)
+                    pausing.resume(session, row, body, lease_seconds=ui.settings.lease_seconds)
+            except ApiError as exc:
+                resume.errors["__all__"] = f"Not resumed: {exc.detail}"
+            else:
+                return redirect(f"/runs/{run_id}?done=resumed")
+    return await _show(ui, run_id, resume, status=422)
+
+
+def _read_input(resume: ResumeForm, form: Form) -> ResumeForm:
+    """Read the posted input into ``resume`` (values and what could not be read)."""
+    schema = resume.schema
+    if schema.get("properties"):
+        resume.typed = form.section(INPUT_PREFIX, schema["properties"])
+        resume.values = forms.read(schema, resume.typed, resume.errors)
+        forms.validate(schema, resume.values, resume.errors)
+        return resume
+    resume.text = form.get("run_input").strip()
+    if resume.text:
+        try:
+            value = json.loads(resume.text)
+        except ValueError as exc:
+            resume.errors["run_input"] = f"not valid JSON: {exc}"
+            return resume
+        if not isinstance(value, dict):
+            resume.errors["run_input"] = 'enter a JSON object, e.g. {"approved": true}'
+        else:
+            resume.values = value
+    return resume
