@@ -16,6 +16,7 @@
     ├── ParameterValidationError  a flow's parameter does not fit its type hint (a ValueError)
     ├── LaunchError               a worker could not start a run's infrastructure
     ├── MissingContextError       called outside a flow or task run (also a RuntimeError)
+    ├── FlowPauseTimeout          pause_flow_run: nobody resumed the run within its timeout
     ├── MissingResult             State.result(): the state holds no result
     ├── UnfinishedRun             State.result(): the state is not final
     ├── FailedRun                 State.result(): a FAILED state without an exception
@@ -23,6 +24,7 @@
     └── CancelledRun              State.result(): a CANCELLED state
 
     FlowRunTerminated             (a BaseException) the engine running the flow got SIGTERM
+    FlowRunSuspended              (a BaseException) suspend_flow_run stops the flow
 
 Messages are meant for people: they say what was wrong and what to do.
 """
@@ -38,7 +40,9 @@ __all__ = [
     "CrashedRun",
     "DockyardError",
     "FailedRun",
+    "FlowPauseTimeout",
     "FlowRunAborted",
+    "FlowRunSuspended",
     "FlowRunTerminated",
     "IncompatibleServer",
     "InvalidInput",
@@ -189,3 +193,16 @@ class CrashedRun(DockyardError):
 
 class CancelledRun(DockyardError):
     """Raised by ``State.result()`` for a CANCELLED state."""
+
+
+class FlowPauseTimeout(DockyardError):
+    """Raised by ``pause_flow_run`` when nobody resumed the run within its timeout; the run
+    ends FAILED with this message."""
+
+
+class FlowRunSuspended(BaseException):
+    """Raised in a flow by ``suspend_flow_run`` to stop it: its process exits and the run
+    waits, PAUSED and suspended, for a resume.
+
+    It is not an ``Exception``, so that ``except Exception`` in a flow does not swallow it.
+    """

@@ -28,8 +28,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from dockyard.exceptions import FlowPauseTimeout
 from dockyard.sdk.runtime import pausing as _pausing
-from dockyard.sdk.runtime.pausing import FlowPauseTimeout
 from dockyard.sdk.server_calls import in_async_code as _in_async_code
 from dockyard.sdk.server_calls import server_api as _api
 

@@ -1,6 +1,6 @@
 """Test support: real parts (PostgreSQL, the server, the CLI) started and stopped for tests."""
 
-from _support.cli import CLI_COMMAND, run_cli
+from _support.cli import CLI_COMMAND, assert_clean_error, run_cli
 from _support.postgres import PostgresCluster, start_postgres_cluster
 from _support.require import in_ci, require
 from _support.servers import RunningServer, ServerFactory, free_port
@@ -11,6 +11,7 @@ __all__ = [
     "PostgresCluster",
     "RunningServer",
     "ServerFactory",
+    "assert_clean_error",
     "free_port",
     "in_ci",
     "require",

@@ -72,3 +72,12 @@ def _text(value: str | bytes | None) -> str:
     if isinstance(value, bytes):
         return value.decode(errors="replace")
     return value or ""
+
+
+def assert_clean_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    """The command failed with exit status 1 and a readable message naming ``words``."""
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: "), result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr

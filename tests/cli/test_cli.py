@@ -7,18 +7,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from _support import CLI_COMMAND, RunningServer
+from _support import CLI_COMMAND, RunningServer, assert_clean_error
 from dockyard import schemas
 
 StateType = schemas.StateType
-
-
-def assert_clean_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
-    """The command failed with exit status 1 and a readable message naming ``words``."""
-    assert result.returncode == 1, result
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in result.stderr
 
 
 def test_work_pool_lifecycle(server: RunningServer) -> None:

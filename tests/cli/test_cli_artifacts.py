@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from _support import RunningServer
+from _support import RunningServer, assert_clean_error
 
 
 @pytest.fixture
 def db_url(tmp_path: object) -> str:
     # the CLI reads through the API, whose own tests cover both databases
     return f"sqlite+aiosqlite:///{tmp_path}/dockyard.db"
-
-
-def assert_clean_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert result.returncode == 1, result
-    assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("Error: "), result.stderr
-    for word in words:
-        assert word in result.stderr, result.stderr
 
 
 def test_list_inspect_and_delete_artifacts(server: RunningServer) -> None:

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from _support import RunningServer
+from _support import RunningServer, assert_clean_error
 
 # the command's work is the same on either database (the server's tests cover both)
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-
-
-def assert_clean_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
-    """The command failed with a readable one-line message naming ``words``."""
-    assert result.returncode in (1, 2), result
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in result.stderr, result.stderr
 
 
 def test_gcl_lifecycle(server: RunningServer) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from _support import RunningServer
+from _support import RunningServer, assert_clean_error
 
 SCHEMA = {
     "type": "object",
@@ -20,14 +19,6 @@ SCHEMA = {
 def db_url(tmp_path: Path) -> str:
     """SQLite only: the server's rules are tested on both databases elsewhere."""
     return f"sqlite+aiosqlite:///{tmp_path / 'dockyard.db'}"
-
-
-def assert_clean_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert result.returncode == 1, result
-    assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("Error: "), result.stderr
-    for word in words:
-        assert word in result.stderr, result.stderr
 
 
 def test_resume_a_paused_run_from_the_command_line(server: RunningServer) -> None:

@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
-from _support import RunningServer
-
-
-def assert_clean_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
-    """The command failed with exit status 1 and a readable message naming ``words``."""
-    assert result.returncode == 1, result
-    assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("Error: "), result.stderr
-    for word in words:
-        assert word in result.stderr, result.stderr
+from _support import RunningServer, assert_clean_error
 
 
 def test_variable_lifecycle(server: RunningServer) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli import (
+    api_key,
     artifact,
     automation,
     config,
@@ -47,6 +48,7 @@ app.add_typer(artifact.app, name="artifact")
 app.add_typer(gcl.app, name="gcl")
 app.add_typer(events.app, name="events")
 app.add_typer(automation.app, name="automation")
+app.add_typer(api_key.app, name="api-key")
 
 
 def _print_version(value: bool) -> None:

@@ -27,15 +27,7 @@ async def concurrency(
 ) -> AsyncIterator[None]:
     """Hold ``occupy`` slots of every named limit for the block; see
     :func:`dockyard.concurrency.sync.concurrency`."""
-    api, settings = _run.connect()
-    ask = _run.Ask.of(
-        names,
-        occupy,
-        timeout_seconds,
-        strict,
-        mode="concurrency",
-        lease_seconds=settings.concurrency_lease_seconds,
-    )
+    api, ask = _run.asking(names, occupy, timeout_seconds, strict, mode="concurrency")
     lease_id = await _run.atake(api, ask)
     try:
         yield
@@ -52,13 +44,5 @@ async def rate_limit(
 ) -> None:
     """Take ``occupy`` decaying slots of every named limit; see
     :func:`dockyard.concurrency.sync.rate_limit`."""
-    api, settings = _run.connect()
-    ask = _run.Ask.of(
-        names,
-        occupy,
-        timeout_seconds,
-        strict,
-        mode="rate_limit",
-        lease_seconds=settings.concurrency_lease_seconds,
-    )
+    api, ask = _run.asking(names, occupy, timeout_seconds, strict, mode="rate_limit")
     await _run.atake(api, ask)

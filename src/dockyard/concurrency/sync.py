@@ -39,15 +39,7 @@ def concurrency(
         InvalidInput: ``occupy`` is more than a limit has (no wait could give it).
         ValueError: a name is not a name, ``occupy`` not 1 or more.
     """
-    api, settings = _run.connect()
-    ask = _run.Ask.of(
-        names,
-        occupy,
-        timeout_seconds,
-        strict,
-        mode="concurrency",
-        lease_seconds=settings.concurrency_lease_seconds,
-    )
+    api, ask = _run.asking(names, occupy, timeout_seconds, strict, mode="concurrency")
     lease_id = _run.take(api, ask)
     try:
         yield
@@ -73,13 +65,5 @@ def rate_limit(
             fewer slots than ``occupy``.
         ValueError: a name is not a name, ``occupy`` not 1 or more.
     """
-    api, settings = _run.connect()
-    ask = _run.Ask.of(
-        names,
-        occupy,
-        timeout_seconds,
-        strict,
-        mode="rate_limit",
-        lease_seconds=settings.concurrency_lease_seconds,
-    )
+    api, ask = _run.asking(names, occupy, timeout_seconds, strict, mode="rate_limit")
     _run.take(api, ask)

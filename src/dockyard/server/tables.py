@@ -539,3 +539,6 @@ class AutomationActionRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created: Mapped[datetime] = _created()
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# ------------------------------------------------------------------------------- api keys

@@ -54,6 +54,21 @@ def connect() -> tuple[ServerApi, Settings]:
     return ServerApi(settings.api_url, settings.api_key), settings
 
 
+def asking(
+    names: str | list[str],
+    occupy: int,
+    timeout_seconds: float | None,
+    strict: bool,
+    mode: str,
+) -> tuple[ServerApi, Ask]:
+    """The server calls, and the call's ask checked (before any request is sent)."""
+    api, settings = connect()
+    lease_seconds = settings.concurrency_lease_seconds
+    return api, Ask.of(
+        names, occupy, timeout_seconds, strict, mode=mode, lease_seconds=lease_seconds
+    )
+
+
 @dataclass(frozen=True)
 class Ask:
     """One ``concurrency()`` or ``rate_limit()`` call: what it asks, checked."""

@@ -34,7 +34,9 @@ from dockyard._names import name_problem
 from dockyard.exceptions import (
     ApiError,
     DockyardError,
+    FlowPauseTimeout,
     FlowRunAborted,
+    FlowRunSuspended,
     ServerUnreachable,
     UnfinishedRun,
 )
@@ -50,7 +52,6 @@ from dockyard.sdk.runtime.futures import (
     flow_final_state,
     result_of,
 )
-from dockyard.sdk.runtime.pausing import FlowPauseTimeout, FlowRunSuspended
 from dockyard.sdk.runtime.results import describe_failure, json_safe, result_for_server
 from dockyard.sdk.runtime.shipping import FLUSH_TIMEOUT
 from dockyard.sdk.runtime.states import State, StateType, to_server

@@ -38,7 +38,9 @@ from dockyard._states import pause_timed_out
 from dockyard.exceptions import (
     Conflict,
     DockyardError,
+    FlowPauseTimeout,
     FlowRunAborted,
+    FlowRunSuspended,
     MissingContextError,
 )
 from dockyard.sdk.runtime import logs
@@ -63,19 +65,6 @@ WAIT_SECONDS = 20.0
 RETRY_SECONDS = 2.0
 MAX_KEY = 200
 _COUNTER = "\0pause"  # the run context's counter of pause calls (no task key looks like it)
-
-
-class FlowPauseTimeout(DockyardError):
-    """Raised by ``pause_flow_run`` when nobody resumed the run within its timeout; the run
-    ends FAILED with this message."""
-
-
-class FlowRunSuspended(BaseException):
-    """Raised in a flow by ``suspend_flow_run`` to stop it: its process exits and the run
-    waits, PAUSED and suspended, for a resume.
-
-    It is not an ``Exception``, so that ``except Exception`` in a flow does not swallow it.
-    """
 
 
 def pause(wait_for_input: Any = None, timeout: int = 3600, key: str | None = None) -> Any:
