@@ -9,7 +9,10 @@
   forgets events and finished actions older than ``events_retention_hours``.
 
 Every loop runs in every server process; what makes each event act once across them is in
-:mod:`.evaluation` and :mod:`.delivery`. On PostgreSQL the evaluator NOTIFYs
+:mod:`.evaluation` and :mod:`.delivery`. Housekeeping needs no lock: announcing is an
+``UPDATE … WHERE status = 'READY'``, which PostgreSQL re-checks on the row a concurrent
+replica just changed, so one replica announces each change; forgetting deletes what is
+old, which two replicas may both try harmlessly. On PostgreSQL the evaluator NOTIFYs
 :data:`~.evaluation.CHANNEL` when it gave out positions, so that every process's event
 readers (``GET /api/events?after=...&wait=...``) wake.
 """
@@ -21,16 +24,15 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-import httpx
 from sqlalchemy import delete
 
+from dockyard.server import retention
 from dockyard.server.automations import delivery, evaluation, performing
-from dockyard.server.db import Database
+from dockyard.server.db import Database, unreachable
 from dockyard.server.models.events import Bells, announce_not_ready, bells_for
 from dockyard.server.notify import PostgresListener
-from dockyard.server.tables import AutomationActionRow, AutomationBucketRow, EventRow, utcnow
+from dockyard.server.tables import AutomationActionRow, AutomationBucketRow, utcnow
 from dockyard.settings import Settings
 
 __all__ = ["Loops", "start"]
@@ -40,13 +42,10 @@ RETENTION_EVERY = 60.0  # seconds between two passes that forget old events
 
 
 class _EventsListener(PostgresListener):
-    """LISTENs on the evaluator's channel (the run channel's listener is the database's)."""
+    """LISTENs on the evaluator's channel (the run channel's listener is the database's);
+    it reconnects, and wakes readers on the fallback timer meanwhile, as every listener."""
 
-    async def start(self) -> None:
-        import asyncpg
-
-        self._conn = await asyncpg.connect(self.dsn)
-        await self._conn.add_listener(evaluation.CHANNEL, self._on_notify)
+    channel = evaluation.CHANNEL
 
 
 @dataclass
@@ -54,7 +53,7 @@ class Loops:
     """The running loops of one server process; :meth:`stop` ends them."""
 
     bells: Bells
-    http: httpx.AsyncClient
+    webhooks: performing.Webhooks
     listener: PostgresListener | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -66,27 +65,23 @@ class Loops:
                 await task
         if self.listener is not None:
             await self.listener.stop()
-        await self.http.aclose()
+        await self.webhooks.aclose()
 
 
 async def start(db: Database, settings: Settings) -> Loops:
     """Start the loops of the database ``db`` (whose events wake them)."""
     bells = bells_for(db.write_engine.sync_engine)
-    http = httpx.AsyncClient(
-        timeout=settings.webhook_timeout_seconds,
-        follow_redirects=False,
-        event_hooks={"request": [performing.host_guard(settings.webhook_allowed_hosts)]},
-    )
-    loops = Loops(bells=bells, http=http)
+    webhooks = performing.Webhooks(settings)
+    loops = Loops(bells=bells, webhooks=webhooks)
     if not db.is_sqlite:
         dsn = db.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        loops.listener = _EventsListener(dsn, bells.positioned)
+        loops.listener = _EventsListener(dsn, bells.positioned, db.listener_timers)
         await loops.listener.start()
     ui_url = settings.server_ui_url or f"http://{settings.server_host}:{settings.server_port}"
     interval = settings.automation_interval_seconds
     loops.tasks = [
         asyncio.create_task(_evaluating(db, bells, interval)),
-        asyncio.create_task(_delivering(db, bells, http, settings, ui_url.rstrip("/"))),
+        asyncio.create_task(_delivering(db, bells, webhooks, settings, ui_url.rstrip("/"))),
         asyncio.create_task(_housekeeping(db, bells, settings)),
     ]
     return loops
@@ -98,9 +93,16 @@ async def _guarded(what: str, step: Callable[[], Awaitable[int]]) -> int:
         return await step()
     except asyncio.CancelledError:
         raise
-    except Exception:
-        log.exception("%s failed; trying again", what)
+    except Exception as exc:
+        if unreachable(exc):  # an outage is expected: said without a traceback
+            log.warning("%s: the database is unreachable (%s); trying again", what, exc)
+        else:
+            log.exception("%s failed; trying again", what)
         return -1
+
+
+# how long the evaluation waits after a new event, for the rest of its burst
+EVENT_BATCH_SECONDS = 0.1
 
 
 async def _evaluating(db: Database, bells: Bells, interval: float) -> None:
@@ -119,15 +121,19 @@ async def _evaluating(db: Database, bells: Bells, interval: float) -> None:
             continue  # there may be more: look again at once
         if bells.added.rung == rung:
             await bells.added.wait(interval)
+        # let a burst of changes commit first: one evaluation then takes them all, and the
+        # writers of the burst do not queue behind an evaluation per event (on SQLite, each
+        # would wait for its write lock)
+        await asyncio.sleep(EVENT_BATCH_SECONDS)
 
 
 async def _delivering(
-    db: Database, bells: Bells, http: httpx.AsyncClient, settings: Settings, ui_url: str
+    db: Database, bells: Bells, webhooks: performing.Webhooks, settings: Settings, ui_url: str
 ) -> None:
     interval = settings.automation_interval_seconds
 
     async def step() -> int:
-        return await delivery.deliver_due(db, http, settings, ui_url)
+        return await delivery.deliver_due(db, webhooks, settings, ui_url)
 
     async def until_due() -> int:
         due = await delivery.next_due(db)
@@ -155,11 +161,10 @@ async def _housekeeping(db: Database, bells: Bells, settings: Settings) -> None:
             return await announce_not_ready(session, settings.worker_offline_seconds)
 
     async def forget() -> int:
-        cutoff = utcnow() - timedelta(hours=settings.events_retention_hours)
+        # one rule for what the server keeps (server.retention): events in batches
+        cutoff = utcnow() - retention.events_kept(settings)
+        await retention.delete_events_before(db, cutoff)
         async with db.write() as session:
-            await session.execute(
-                delete(EventRow).where(EventRow.position.is_not(None), EventRow.occurred < cutoff)
-            )
             await session.execute(
                 delete(AutomationActionRow).where(
                     AutomationActionRow.status != evaluation.PENDING,

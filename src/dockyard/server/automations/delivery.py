@@ -19,12 +19,11 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.server.automations.evaluation import FAILED, PENDING, SUCCEEDED
-from dockyard.server.automations.performing import Job, Outcome, perform
+from dockyard.server.automations.performing import Job, Outcome, Webhooks, perform
 from dockyard.server.db import Database
 from dockyard.server.tables import AutomationActionRow, utcnow
 from dockyard.settings import Settings
@@ -97,14 +96,12 @@ async def record(db: Database, done: list[tuple[Job, Outcome]], retries: Retries
     await db.write_retrying(work)
 
 
-async def deliver_due(
-    db: Database, http: httpx.AsyncClient, settings: Settings, ui_url: str
-) -> int:
+async def deliver_due(db: Database, webhooks: Webhooks, settings: Settings, ui_url: str) -> int:
     """Do the due actions (one batch); return how many."""
     jobs = await claim(db, lease_seconds(settings))
     if not jobs:
         return 0
-    outcomes = await asyncio.gather(*(perform(db, http, job, ui_url) for job in jobs))
+    outcomes = await asyncio.gather(*(perform(db, webhooks, job, ui_url) for job in jobs))
     await record(db, list(zip(jobs, outcomes, strict=True)), Retries.of(settings))
     return len(jobs)
 

@@ -13,9 +13,8 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import job_templates, schemas
@@ -25,6 +24,10 @@ from dockyard.server.db import LOST_RACE, Database
 from dockyard.server.errors import ApiError, NotFound
 from dockyard.server.models import flows, pools, runs
 from dockyard.server.tables import WorkPoolRow
+from dockyard.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("dockyard.server")
 MAX_REDIRECTS = 5
@@ -113,6 +116,31 @@ class HostRefused(Exception):
     """A webhook's URL names a host outside ``DOCKYARD_WEBHOOK_ALLOWED_HOSTS``."""
 
 
+class Webhooks:
+    """The HTTP client webhooks go out by, made for the first webhook: importing httpx (and
+    what it imports) would cost every server ~10 MiB and time at start, for a client most
+    servers never use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: httpx.AsyncClient | None = None
+
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                timeout=self.settings.webhook_timeout_seconds,
+                follow_redirects=False,
+                event_hooks={"request": [host_guard(self.settings.webhook_allowed_hosts)]},
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
 def host_guard(allowed: str) -> Callable[[httpx.Request], Awaitable[None]]:
     """A request hook that refuses hosts outside ``allowed`` (comma separated; empty: any),
     for every request the webhook client sends, redirects included."""
@@ -131,6 +159,8 @@ def host_guard(allowed: str) -> Callable[[httpx.Request], Awaitable[None]]:
 async def call_webhook(
     http: httpx.AsyncClient, action: dict[str, Any], context: dict[str, Any], ui_url: str
 ) -> Outcome:
+    import httpx
+
     """POST the body; follow redirects to the same scheme, host and port only."""
     try:
         url = httpx.URL(action["url"])
@@ -164,12 +194,12 @@ async def call_webhook(
     return Outcome(False, f"{url} redirected more than {MAX_REDIRECTS} times")
 
 
-async def perform(db: Database, http: httpx.AsyncClient, job: Job, ui_url: str) -> Outcome:
+async def perform(db: Database, webhooks: Webhooks, job: Job, ui_url: str) -> Outcome:
     """Do one action; never raises (an unexpected error is logged and retried)."""
     kind = job.action.get("type")
     try:
         if kind == "call-webhook":
-            return await call_webhook(http, job.action, job.context, ui_url)
+            return await call_webhook(webhooks.client(), job.action, job.context, ui_url)
 
         async def work(session: AsyncSession) -> None:
             await server_action(session, job)
