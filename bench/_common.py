@@ -173,7 +173,7 @@ def measure_each(
 class Server:
     """A server process (in its own session, so that any children stop with it)."""
 
-    def __init__(self, product: Product, home: Path) -> None:
+    def __init__(self, product: Product, home: Path, env: dict[str, str] | None = None) -> None:
         self.product = product
         self.home = home
         self.port = free_port()
@@ -184,7 +184,7 @@ class Server:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 product.server_command(self.port),
-                env=product.server_env(home),
+                env={**product.server_env(home), **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -209,6 +209,10 @@ class Server:
         """Resident memory of the server and all its descendants, in MiB."""
         return sum(_rss_kib(pid) for pid in _process_tree(self.process.pid)) / 1024
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server and its descendants used so far."""
+        return sum(_cpu_ticks(pid) for pid in _process_tree(self.process.pid)) / _TICKS
+
     def stop(self) -> None:
         if self.process.poll() is not None:
             return
@@ -227,9 +231,11 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(product: Product, home: Path) -> Iterator[Server]:
-    """A healthy server, stopped when the block ends."""
-    server = Server(product, home)
+def running_server(
+    product: Product, home: Path, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """A healthy server (``env`` added to its environment), stopped when the block ends."""
+    server = Server(product, home, env)
     try:
         server.wait_healthy()
         yield server
@@ -256,6 +262,17 @@ def _process_tree(root: int) -> list[int]:
     return tree
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+
+
 def _rss_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -264,3 +281,140 @@ def _rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+# ---------------------------------------------------------------- PostgreSQL, throwaway
+
+# the approach of tests/_support/postgres.py: the system's binaries, a cluster owned by the
+# ``postgres`` user when run as root, listening on 127.0.0.1 and a private socket directory
+_PG_OPTIONS = (
+    "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+    "-c full_page_writes=off -c max_connections=300"
+)
+
+
+class PostgresMissing(Exception):
+    """Raised when no throwaway PostgreSQL cluster can be made here (the reason says why)."""
+
+
+@dataclass
+class Postgres:
+    """A running throwaway cluster; :meth:`new_database` hands out empty databases."""
+
+    bindir: Path
+    base: Path
+    run_as: list[str]
+    port: int = 0
+    made: int = 0
+
+    def new_database(self) -> str:
+        """Create an empty database; return its SQLAlchemy URL (asyncpg driver)."""
+        self.made += 1
+        name = f"bench_{self.made}"
+        self._run(
+            "createdb", "-h", str(self.base / "sock"), "-p", str(self.port), "-U", "postgres", name
+        )
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def _run(self, program: str, *args: str) -> None:
+        subprocess.run(
+            [*self.run_as, str(self.bindir / program), *args],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            cwd=self.base,
+        )
+
+
+def _postgres_owner() -> tuple[list[str], int, int]:
+    if os.geteuid() != 0:
+        return [], os.getuid(), os.getgid()
+    import pwd
+    import shutil
+
+    runuser = shutil.which("runuser")
+    try:
+        user = pwd.getpwnam("postgres")
+    except KeyError:
+        raise PostgresMissing(
+            "no 'postgres' user to run PostgreSQL as (initdb refuses root)"
+        ) from None
+    if not runuser:
+        raise PostgresMissing("no runuser to run PostgreSQL as the 'postgres' user")
+    return [runuser, "-u", "postgres", "--"], user.pw_uid, user.pw_gid
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[Postgres]:
+    """A throwaway cluster on a free loopback port, stopped and removed when the block ends.
+
+    Raises:
+        PostgresMissing: no PostgreSQL binaries (``apt-get install postgresql``) or no user
+            to run them as.
+    """
+    import glob
+    import shutil
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [shutil.which("initdb") or ""]
+    if not found[-1]:
+        raise PostgresMissing("PostgreSQL binaries not found (apt-get install postgresql)")
+    run_as, uid, gid = _postgres_owner()
+    base = Path(tempfile.mkdtemp(prefix="dockyard-bench-pg-", dir="/tmp"))
+    os.chown(base, uid, gid)
+    cluster = Postgres(bindir=Path(found[-1]).parent, base=base, run_as=run_as)
+    try:
+        cluster._run(
+            "initdb",
+            "-D",
+            str(base / "data"),
+            "--auth=trust",
+            "-U",
+            "postgres",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
+        (base / "sock").mkdir(mode=0o700)
+        os.chown(base / "sock", uid, gid)
+        cluster.port = free_port()
+        options = f"-k {base / 'sock'} -p {cluster.port} {_PG_OPTIONS}"
+        cluster._run(
+            "pg_ctl",
+            "-D",
+            str(base / "data"),
+            "-l",
+            str(base / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+        yield cluster
+    finally:
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            cluster._run("pg_ctl", "-D", str(base / "data"), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+async def pg_fetch(url: str, sql: str) -> list[Any]:
+    """Rows of one query on the database of SQLAlchemy ``url`` (asyncpg driver)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        return list(await conn.fetch(sql))
+    finally:
+        await conn.close()
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's (and so its children's) open-files limit to the hard limit:
+    a fleet of clients holds a socket each. Returns the limit now in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]

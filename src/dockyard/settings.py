@@ -62,7 +62,21 @@ class Settings:
     # kilobytes, a batch of 1000 short log lines some hundred; 4 MiB leaves room for large
     # parameters and job variables while no one request makes the server hold much more
     server_max_body_bytes: int = 4 << 20
+    # requests a second, on average, one API key may send to one replica, and how many at once
+    # (dockyard.server.access); 0 turns the limit off. Requests without a key are not limited.
+    server_rate_limit_per_second: float = 100.0
+    server_rate_limit_burst: int = 500
+    # how long GET /metrics reuses the figures it reads from the database (runs by state,
+    # scheduler lag): frequent scrapes, or several Prometheus servers, then cost one query
+    server_metrics_cache_seconds: float = 5.0
     database_url: str = ""  # empty: SQLite in home
+    # PostgreSQL connections per server process: kept, opened beyond under load, and how long
+    # a request waits for one before it is answered 503 (docs/scale-out.md)
+    database_pool_size: int = 10
+    database_max_overflow: int = 20
+    database_pool_timeout_seconds: float = 30.0
+    # while a replica's LISTEN connection is down, its long-polls look again this often
+    server_listen_fallback_seconds: float = 1.0
     # dispatch
     heartbeat_seconds: float = 5.0
     lease_seconds: float = 30.0
@@ -96,6 +110,9 @@ class Settings:
     # that would make the server reach into networks its users cannot
     webhook_allowed_hosts: str = ""
     server_ui_url: str = ""
+    # retention (dockyard.server.retention): final flow runs that ended longer ago than
+    # this, with their logs, task runs and states, and events are deleted; 0 keeps all
+    retention_days: float = 0.0
     # docker
     base_image: str = ""
 
@@ -122,6 +139,8 @@ _URLS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
 }
 _PORTS = frozenset({"server_port"})
+# numbers where 0 means "off" (every other number must be positive)
+_ZERO_MEANS_OFF = frozenset({"retention_days", "server_rate_limit_per_second"})
 # keys travel in an HTTP header: visible ASCII only (a server's key is also long, see
 # dockyard.server.security)
 _KEYS = frozenset({"api_key", "server_api_key"})
@@ -204,8 +223,10 @@ def _positive(name: str, raw: Any) -> float:
     if isinstance(raw, str | int | float) and not isinstance(raw, bool):
         with contextlib.suppress(ValueError):  # refused below, with what would fit
             value = float(raw)
-    if not (math.isfinite(value) and value > 0):
+    if not (math.isfinite(value) and (value > 0 or (value == 0 and name in _ZERO_MEANS_OFF))):
         expected = f"a positive number of {unit}" if unit else "a positive number"
+        if name in _ZERO_MEANS_OFF:
+            raise _Refused(f"0 (off) or {expected}", "0, or a number such as 30")
         raise _Refused(expected, f"a number such as {_example(name, 5)}")
     return value
 

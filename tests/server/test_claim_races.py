@@ -12,6 +12,7 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -201,8 +202,18 @@ async def test_many_claims_and_cancels_at_once_keep_every_history_valid(db: Data
         assert (run_id in taken) == ("PENDING" in history), (run_id, history)
 
 
+class _OpenServer:
+    """The API keys of a server that needs none: claims carry no runner key."""
+
+    async def with_runner_keys(self, claimed: list[schemas.ClaimedRun]) -> list[schemas.ClaimedRun]:
+        return claimed
+
+
 class _Request:
-    """What the claim route reads of its request: whether the worker went away."""
+    """What the claim route reads of its request: whether the worker went away (never), and
+    its app's API keys."""
+
+    app = SimpleNamespace(state=SimpleNamespace(api_keys=_OpenServer()))
 
     async def is_disconnected(self) -> bool:
         return False
@@ -250,13 +261,6 @@ async def test_a_long_poll_on_runs_it_cannot_take_does_not_spin(
     assert looks == 2  # when it came, and once more at its deadline: nothing in between
 
 
-class _Connected:
-    """The request of a long-poll whose caller never goes away."""
-
-    async def is_disconnected(self) -> bool:
-        return False
-
-
 async def test_a_run_created_while_a_long_poll_looks_wakes_it(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -280,7 +284,33 @@ async def test_a_run_created_while_a_long_poll_looks_wakes_it(
     monkeypatch.setattr(db, "write_retrying", create_a_run_after_the_first_look)
     request = schemas.ClaimRequest(worker_name="w", work_pool_name="pool", limit=1, wait=300)
     claimed = await asyncio.wait_for(
-        dispatch_api.claim(request, db, Settings(long_poll_seconds=300), _Connected()),  # type: ignore[arg-type]
+        dispatch_api.claim(request, db, Settings(long_poll_seconds=300), _Request()),  # type: ignore[arg-type]
         timeout=60,
     )
     assert len(claimed) == 1 and looks == 2
+
+
+async def test_a_transaction_postgres_ended_for_a_deadlock_is_tried_again(db: Database) -> None:
+    """PostgreSQL ends one of two deadlocked transactions (SQLSTATE 40P01): rolled back
+    whole, it is tried again like a lost race, never answered with a 500."""
+    from sqlalchemy.exc import DBAPIError
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    tries = 0
+
+    async def work(session: Any) -> str:
+        nonlocal tries
+        tries += 1
+        if tries == 1:
+            raise DBAPIError("UPDATE flow_runs …", None, Deadlock("deadlock detected"))
+        return "done"
+
+    assert await db.write_retrying(work) == "done" and tries == 2
+
+    async def broken(session: Any) -> None:
+        raise DBAPIError("SELECT …", None, Exception("syntax error"))
+
+    with pytest.raises(DBAPIError):  # anything else is not retried
+        await db.write_retrying(broken)

@@ -11,6 +11,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 import httpx
 
 from dockyard import schemas
+from dockyard.client import _api_key_calls as akc
 from dockyard.client import _artifact_calls as ac
 from dockyard.client import _calls as c
 from dockyard.client import _concurrency_calls as gc
@@ -124,7 +125,10 @@ class AsyncClient:
                     raise _core.transport_error(self.api_url, call, exc) from exc
                 log.debug("%s %s failed (%s); retrying", call.method, call.path, exc)
             else:
-                delay = self._retry.delay(call, attempt, status=response.status_code)
+                retry_after = response.headers.get("retry-after")
+                delay = self._retry.delay(
+                    call, attempt, status=response.status_code, retry_after=retry_after
+                )
                 if delay is None:
                     return _core.decode(call, response)
                 log.debug("%s %s answered %s; retrying", call.method, call.path, response)
@@ -213,6 +217,9 @@ class AsyncClient:
     set_variable = _Endpoint(vc.set_variable)
     update_variable = _Endpoint(vc.update_variable)
     delete_variable = _Endpoint(vc.delete_variable)
+    create_api_key = _Endpoint(akc.create_api_key)
+    list_api_keys = _Endpoint(akc.list_api_keys)
+    revoke_api_key = _Endpoint(akc.revoke_api_key)
 
     create_secret = _Endpoint(xc.create_secret)
     read_secret_by_name = _Endpoint(xc.read_secret_by_name)

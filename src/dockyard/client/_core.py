@@ -59,12 +59,17 @@ class RetryPolicy:
 
     A call is tried at most ``attempts`` times; the wait before the n-th retry is
     ``backoff * 2 ** (n - 1)`` seconds. Only connection failures and the gateway statuses in
-    ``statuses`` are retried, never another 4xx or 5xx.
+    ``statuses`` are retried, never another 4xx or 5xx, but for 429 (too many requests with
+    one API key): the server refused it before acting, so any call is retried, after the
+    ``Retry-After`` seconds it asked for (at most ``max_retry_after``).
+    A 503 (a replica whose database is unreachable) is retried after its ``Retry-After``
+    too, when longer than the backoff.
     """
 
     attempts: int = 4
     backoff: float = 0.1
     statuses: frozenset[int] = frozenset({502, 503, 504})
+    max_retry_after: float = 60.0
 
     def delay(
         self,
@@ -73,6 +78,7 @@ class RetryPolicy:
         *,
         error: Exception | None = None,
         status: int | None = None,
+        retry_after: str | None = None,
     ) -> float | None:
         """Return how long to wait before trying ``call`` again, or None to stop.
 
@@ -81,10 +87,16 @@ class RetryPolicy:
             attempt: how many times it has been tried so far (1 after the first try).
             error: the transport error it failed with, if any.
             status: the HTTP status it was answered with, if any.
+            retry_after: the answer's ``Retry-After`` header, if any.
         """
+        backoff = float(self.backoff * 2 ** (attempt - 1))
+        if status == 429 and attempt < self.attempts:
+            return max(backoff, min(_seconds(retry_after), self.max_retry_after))
         if attempt >= self.attempts or not self._retryable(call, error, status):
             return None
-        return float(self.backoff * 2 ** (attempt - 1))
+        if status == 503:  # e.g. the server's database is unreachable: wait as it asks
+            return max(backoff, min(_seconds(retry_after), self.max_retry_after))
+        return backoff
 
     def _retryable(self, call: Call[Any], error: Exception | None, status: int | None) -> bool:
         if error is not None:
@@ -95,6 +107,12 @@ class RetryPolicy:
             # are retried only when the request surely never left (connection refused).
             return call.idempotent and isinstance(error, _MAYBE_SENT)
         return call.idempotent and status in self.statuses
+
+
+def _seconds(retry_after: str | None) -> float:
+    """The delay of a ``Retry-After`` header in seconds (0 when absent or an HTTP date)."""
+    text = (retry_after or "").strip()
+    return float(text) if text.isdigit() else 0.0
 
 
 def check_api_url(api_url: str) -> str:

@@ -623,6 +623,9 @@ class ClaimedRun(Response):
     base_job_template: dict[str, Any]
     job_variables: dict[str, Any]
     deployment_path: str | None = None
+    # the API key the run's engine gets as DOCKYARD_API_KEY: of scope runner, good for this
+    # run only (docs/api-keys.md); None when the server needs no keys
+    runner_key: str | None = None
 
 
 class LeaseRenewal(Model):

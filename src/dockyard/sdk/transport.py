@@ -155,8 +155,15 @@ class LeanTransport:
             else:
                 if 200 <= status < 300:
                     return json.loads(data) if data.strip() else None
+                if status == 429 and attempt < tries:
+                    # refused by the rate limit before the server acted: any call may retry
+                    time.sleep(max(BACKOFF * 2 ** (attempt - 1), _retry_after(data)))
+                    continue
                 if attempt == tries or not idempotent or status not in RETRY_STATUSES:
                     raise error_for(status, data, method, path)
+                if status == 503:  # the server's database is unreachable: wait as asked
+                    time.sleep(max(BACKOFF * 2 ** (attempt - 1), _retry_after(data)))
+                    continue
             time.sleep(BACKOFF * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
 
@@ -285,6 +292,15 @@ class LeanTransport:
                 return False
             self._idle.append(connection)
         return True
+
+
+def _retry_after(data: bytes) -> float:
+    """The ``retry_after`` seconds of a 429 or 503 answer's body (at most a minute), else 0."""
+    try:
+        seconds = json.loads(data).get("retry_after", 0)
+    except (ValueError, AttributeError):
+        return 0.0
+    return min(float(seconds), 60.0) if isinstance(seconds, int | float) else 0.0
 
 
 def _read_answer(reader: Any, status_line: bytes) -> tuple[int, dict[str, str], bytes]:

@@ -14,10 +14,13 @@ from fastapi.responses import JSONResponse
 from starlette.routing import BaseRoute, Match, Mount, Route
 
 from dockyard._version import __version__
-from dockyard.server import api_docs, errors, openapi, scheduler, security, services, ui
+from dockyard.server import api_docs, errors, openapi, retention, scheduler, security, services, ui
 from dockyard.server import automations as automations_loops
+from dockyard.server import metrics as server_metrics
+from dockyard.server.access import Access, Keys
 from dockyard.server.api import (
     admin,
+    api_keys,
     artifacts,
     automations,
     concurrency_limits,
@@ -31,9 +34,11 @@ from dockyard.server.api import (
     variables,
     work_pools,
 )
-from dockyard.server.db import Database
+from dockyard.server.db import Database, PoolSize
 from dockyard.server.encryption import Keyring
 from dockyard.server.models import runs
+from dockyard.server.notify import ListenerTimers
+from dockyard.server.rate_limits import Buckets
 from dockyard.settings import Settings
 
 
@@ -42,9 +47,18 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.effective_database_url)
+        db = Database(
+            settings.effective_database_url,
+            pool=PoolSize(
+                settings.database_pool_size,
+                settings.database_max_overflow,
+                settings.database_pool_timeout_seconds,
+            ),
+            listener_timers=ListenerTimers(fallback=settings.server_listen_fallback_seconds),
+        )
         await db.start()
         app.state.db = db
+        app.state.metrics.watch(db)  # claims, lease expiries; runs by state at /metrics
         reaper = asyncio.create_task(
             services.reaper_loop(
                 db,
@@ -53,11 +67,12 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
             )
         )
         scheduling = asyncio.create_task(scheduler.scheduler_loop(db, settings))
+        retaining = asyncio.create_task(retention.retention_loop(db, settings))
         automation_loops = await automations_loops.start(db, settings)  # events, automations
         try:
             yield
         finally:
-            for task in (reaper, scheduling):
+            for task in (reaper, scheduling, retaining):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -77,7 +92,7 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
     runs.LATE_AFTER = timedelta(seconds=settings.late_threshold_seconds)
     errors.install(app)
     routers = (admin, flows, deployments, flow_runs, records, work_pools, dispatch, variables)
-    features = (secrets, artifacts, concurrency_limits, events, automations)
+    features = (secrets, artifacts, concurrency_limits, events, automations, api_keys)
     for module in (*routers, *features):
         app.include_router(module.router, prefix="/api")
     app.router.routes.append(Route("/api/{rest:path}", ApiFallback(app.router.routes)))
@@ -85,15 +100,20 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
     app.add_api_route(
         "/docs", api_docs.docs_page(app.openapi, settings.server_api_key), include_in_schema=False
     )
+    figures = server_metrics.install(app, cache_seconds=settings.server_metrics_cache_seconds)
     ui.mount(app, settings)  # after the API: its routes match first
     # the last added runs first: errors, Host header, key, then what a request may carry
     app.add_middleware(security.RequestGuard, max_body_bytes=settings.server_max_body_bytes)
-    if settings.server_api_key:
-        app.add_middleware(security.ApiKey, key=settings.server_api_key)
+    app.state.api_keys = Keys(app.state, settings.server_api_key)
+    rate = settings.server_rate_limit_per_second
+    buckets = Buckets(rate, settings.server_rate_limit_burst) if rate > 0 else None
+    app.add_middleware(Access, keys=app.state.api_keys, routes=app.router.routes, buckets=buckets)
     app.add_middleware(
         security.HostAllowList,
         allowed=security.allowed_hosts(bind_host, settings.server_allowed_hosts),
     )
+    # outside the guards, to time what they refuse too; inside the errors' answer, to see it
+    app.add_middleware(server_metrics.HttpLatency, metrics=figures)
     app.add_middleware(errors.UnexpectedErrors)
     return app
 

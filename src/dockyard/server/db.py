@@ -4,20 +4,27 @@ SQLite (the embedded default) gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` f
 write transaction, so that a write never fails half way with "database is locked"; writes are
 also queued in-process so that concurrent requests wait their turn in order instead of
 spinning in SQLite's busy handler. PostgreSQL needs none of this.
+
+:func:`unreachable` tells an outage (PostgreSQL refused, lost, or no pooled connection in
+time) from other errors: the API answers it with 503 (``errors``), the loops wait it out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -26,22 +33,98 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm.exc import StaleDataError
 
+from dockyard.server import leadership
 from dockyard.server.migrations import HEAD_REVISION
-from dockyard.server.notify import CHANNEL, Notifier, PostgresListener
+from dockyard.server.notify import (
+    CHANNEL,
+    ListenerState,
+    ListenerTimers,
+    Notifier,
+    PostgresListener,
+)
 
-__all__ = ["Database"]
+__all__ = ["Database", "PoolSize", "unreachable"]
 
 T = TypeVar("T")
 # What a write transaction that lost a race raises (see Database.write_retrying).
 LOST_RACE = (IntegrityError, StaleDataError)
+# SQLSTATEs of a transaction PostgreSQL ended to break a deadlock or a serialization conflict
+_ENDED_BY_POSTGRES = frozenset({"40P01", "40001"})
 WRITE_ATTEMPTS = 4
+_NETWORK_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EPIPE}
+)
+# asyncpg's errors that mean the connection is gone or refused (SQLSTATE class 08, a server
+# shutting down or starting up), by name: asyncpg is an optional dependency
+_GONE = frozenset(
+    {
+        "ConnectionDoesNotExistError",
+        "PostgresConnectionError",
+        "ConnectionFailureError",
+        "ClientCannotConnectError",
+        "CannotConnectNowError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+        "ConnectionRejectionError",
+    }
+)
+
+
+@dataclass(frozen=True)
+class PoolSize:
+    """PostgreSQL connections one server process keeps (``size``) and may open beyond them
+    under load (``overflow``), and how long a request waits for one (``timeout`` seconds)
+    before it is answered 503."""
+
+    size: int = 10
+    overflow: int = 20
+    timeout: float = 30.0
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the database cannot be reached now:
+    connection refused or lost, the server shutting down, or no pooled connection in time.
+    Everything else (a bug, a statement refused) is not an outage."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, PoolTimeout | ConnectionError | TimeoutError | socket.gaierror):
+            return True
+        # asyncio's connect says "Multiple exceptions: [Errno 111] Connect call failed ..."
+        # when every address of a host refused; other OSErrors (a file) are no outage
+        if isinstance(current, OSError) and (
+            current.errno in _NETWORK_ERRNOS or "Connect call failed" in str(current)
+        ):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if type(current).__module__.startswith("asyncpg") and type(current).__name__ in _GONE:
+            return True
+        if str(current) == "connection is closed":  # asyncpg's InterfaceError
+            return True
+        orig = current.orig if isinstance(current, DBAPIError) else None
+        todo += [orig, current.__cause__, current.__context__]
+        if isinstance(current, BaseExceptionGroup):  # from a task group in a middleware
+            todo += current.exceptions
+    return False
 
 
 class Database:
     """Engines and sessions for one database URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool: PoolSize | None = None,
+        listener_timers: ListenerTimers | None = None,
+    ) -> None:
         self.url = make_url(url)
+        self.listener_timers = listener_timers
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self.notifier = Notifier()
@@ -53,8 +136,13 @@ class Database:
             self.write_engine = self._sqlite_engine(immediate=True)
             self.read_engine = self._sqlite_engine(immediate=False)
         else:
+            pool = pool or PoolSize()
             self.write_engine = create_async_engine(
-                self.url, pool_size=10, max_overflow=20, pool_pre_ping=True
+                self.url,
+                pool_size=pool.size,
+                max_overflow=pool.overflow,
+                pool_timeout=pool.timeout,
+                pool_pre_ping=True,
             )
             self.read_engine = self.write_engine
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
@@ -125,7 +213,9 @@ class Database:
         reads again and decides again: two requests creating the same thing (a flow, an
         idempotent run, a worker) both missed it and both inserted (``IntegrityError``); or a
         run changed between this transaction's read and its write (``StaleDataError``: every
-        write of a run is a compare-and-set, see ``orchestration``).
+        write of a run is a compare-and-set, see ``orchestration``). A third is PostgreSQL's
+        own: two transactions that each wait for a row the other locked; it ends one of them
+        (a deadlock), which is as safe to try again.
         """
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
@@ -134,6 +224,9 @@ class Database:
             except LOST_RACE:
                 if attempt == WRITE_ATTEMPTS:
                     raise
+            except DBAPIError as exc:
+                if not lost_to_a_deadlock(exc) or attempt == WRITE_ATTEMPTS:
+                    raise
         raise AssertionError("unreachable")
 
     async def start(self) -> None:
@@ -141,8 +234,33 @@ class Database:
         await self.migrate()
         if not self.is_sqlite:
             dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self._listener = PostgresListener(dsn, self.notifier)
+            self._listener = PostgresListener(dsn, self.notifier, self.listener_timers)
             await self._listener.start()
+
+    @property
+    def listener(self) -> ListenerState | None:
+        """The state of this process's LISTEN connection (None on SQLite)."""
+        return self._listener.state if self._listener is not None else None
+
+    async def revision(self, timeout: float) -> str | None:
+        """The schema's revision, read with one query that fails after ``timeout`` seconds
+        (``TimeoutError``) or with the database's error: a cheap check that it answers."""
+
+        async def read() -> str | None:
+            async with self.read_engine.connect() as conn:
+                found = await conn.execute(text("SELECT version_num FROM alembic_version"))
+                return found.scalar()
+
+        return await asyncio.wait_for(read(), timeout)
+
+    async def ping(self, timeout: float) -> None:
+        """``SELECT 1``, failing after ``timeout`` seconds (``TimeoutError``)."""
+
+        async def select_one() -> None:
+            async with self.read_engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        await asyncio.wait_for(select_one(), timeout)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -174,7 +292,7 @@ class Database:
         async with self.write_engine.begin() as conn:
             if not self.is_sqlite:
                 # several replicas may start at once: one migrates, the others wait
-                await conn.execute(text("SELECT pg_advisory_xact_lock(7244310501)"))
+                await leadership.lock(conn, leadership.Job.MIGRATE)
             await conn.run_sync(_migrate)
         return True
 
@@ -210,3 +328,14 @@ def _json_text(value: Any) -> str:
         if value == {}:
             return "{}"
     return json.dumps(value)
+
+
+def lost_to_a_deadlock(exc: DBAPIError) -> bool:
+    """Whether PostgreSQL ended the transaction to break a deadlock (or a serialization
+    conflict): the work was rolled back whole, and trying it again is safe."""
+    seen: BaseException | None = exc.orig
+    while seen is not None:
+        if getattr(seen, "sqlstate", None) in _ENDED_BY_POSTGRES:
+            return True
+        seen = seen.__cause__
+    return False

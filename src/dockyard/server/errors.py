@@ -1,4 +1,9 @@
-"""API errors: every refusal names what was wrong and, where it helps, what to do."""
+"""API errors: every refusal names what was wrong and, where it helps, what to do.
+
+When the database cannot be reached (refused, connection lost, no pooled connection in
+time: ``db.unreachable``), every route answers 503 with ``Retry-After`` and
+:func:`outage_body`, never a 500: the request did nothing, and clients retry it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from dockyard.server.db import unreachable
 from dockyard.server.security import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("dockyard.server")
@@ -18,6 +24,28 @@ UNEXPECTED = (
     "the server met an unexpected error while answering this request: this is a bug in "
     "Dockyard; the server's log tells what happened, please report it"
 )
+
+# what a 503 asks clients to wait: long enough not to hammer a database coming back, short
+# enough that work resumes soon after
+RETRY_AFTER_SECONDS = 2
+
+
+def outage_body() -> dict[str, Any]:
+    """The body of a 503 for a database outage (``retry_after`` repeats the header for
+    clients that read bodies only)."""
+    return {
+        "detail": (
+            "the database is unreachable: this server cannot answer now; retry after "
+            f"{RETRY_AFTER_SECONDS} s (the server's log says why)"
+        ),
+        "retry_after": RETRY_AFTER_SECONDS,
+    }
+
+
+def outage_response() -> JSONResponse:
+    return JSONResponse(
+        outage_body(), status_code=503, headers={"retry-after": str(RETRY_AFTER_SECONDS)}
+    )
 
 
 class ApiError(Exception):
@@ -106,6 +134,9 @@ class UnexpectedErrors:
     """Answer an unexpected exception with a JSON 500 that shows no internals, and keep the
     connection open for the client's next request; the traceback goes to the server's log.
 
+    A database outage (``db.unreachable``) is answered 503 with ``Retry-After`` instead, and
+    logged in one line: it is expected, and its traceback would say nothing more.
+
     Starlette's last resort answers plain text and raises the exception again, and the ASGI
     server then drops the connection: this middleware sits outside every other one so that
     nothing reaches that far. A response already started cannot be taken back: the ASGI
@@ -128,14 +159,27 @@ class UnexpectedErrors:
 
         try:
             await self.app(scope, receive, watched)
-        except Exception:
-            log.exception("%s %s failed", scope.get("method"), scope.get("path"))
+        except Exception as exc:
+            outage = unreachable(exc)
+            if outage:
+                log.warning(
+                    "%s %s: the database is unreachable (%s: %s)",
+                    scope.get("method"),
+                    scope.get("path"),
+                    type(exc).__name__,
+                    exc,
+                )
+            else:
+                log.exception("%s %s failed", scope.get("method"), scope.get("path"))
             if started:
                 return
-            body = json.dumps({"detail": UNEXPECTED}).encode()
+            status = 503 if outage else 500
+            body = json.dumps(outage_body() if outage else {"detail": UNEXPECTED}).encode()
             headers = [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
             ]
-            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            if outage:
+                headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})

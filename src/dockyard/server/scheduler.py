@@ -6,6 +6,11 @@ idempotency key names its schedule and slot, so a restart, or a second server pr
 PostgreSQL (which also takes an advisory lock for the round), never makes two runs for one
 slot. It runs on its loop and at once when a schedule changes.
 
+Across replicas a pass is done by one at a time: its write transaction first takes the
+scheduler's advisory lock without waiting (``leadership.try_lead``); a replica that does not
+get it skips the pass, as the one holding it makes the same runs. The catch-up inside the
+pass also locks the runs it reads ``FOR UPDATE SKIP LOCKED``, since claims apply it too.
+
 One schedule never holds up the others: each is expanded on its own, with bounded work, in a
 worker thread (see ``schedules``). A schedule that cannot be expanded (one stored before the
 API refused such definitions, or one that has ended) is marked with its error, shown by the
@@ -28,20 +33,19 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.schemas import CatchUp
 from dockyard.schemas import StateType as S
-from dockyard.server import orchestration, schedules
-from dockyard.server.db import Database
+from dockyard.server import leadership, orchestration, schedules
+from dockyard.server.db import Database, unreachable
 from dockyard.server.errors import Invalid
 from dockyard.server.names import run_name
 from dockyard.server.tables import DeploymentRow, FlowRunRow, ScheduleRow, utcnow
 from dockyard.settings import Settings
 
 log = logging.getLogger("dockyard.server")
-ADVISORY_KEY = 7244310502
 
 
 def slot_key(schedule_id: uuid.UUID, moment: datetime) -> str:
@@ -91,10 +95,8 @@ async def schedule_runs(db: Database, settings: Settings) -> int:
     plans = await asyncio.to_thread(expand, specs, window)
     created = 0
     async with db.write() as session:
-        if not db.is_sqlite:
-            got = await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({ADVISORY_KEY})"))
-            if not got:
-                return 0  # another server process is scheduling right now
+        if not await leadership.try_lead(session, leadership.Job.SCHEDULE):
+            return 0  # another server process is scheduling right now: it makes these runs
         for schedule, deployment in (await session.execute(ACTIVE_SCHEDULES)).all():
             # a schedule added since the read gets its runs on the next pass, which the
             # change itself starts at once
@@ -269,7 +271,10 @@ async def scheduler_loop(db: Database, settings: Settings, interval: float = 10.
             await schedule_runs(db, settings)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("scheduler failed; retrying in %.1f s", interval)
+        except Exception as exc:
+            if not unreachable(exc):
+                log.exception("scheduler failed; retrying in %.1f s", interval)
+            else:  # an outage is expected, and said once per pass without a traceback
+                log.warning("scheduler: the database is unreachable (%s); retrying", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(db.schedules_changed.wait(), interval)

@@ -1,15 +1,15 @@
-"""The security baseline: an optional API key, a Host header allow-list, and what the API
-refuses to take (writes from other sites, bodies that are not JSON, bodies over the limit).
+"""The security baseline: a Host header allow-list, and what the API refuses to take
+(writes from other sites, bodies that are not JSON, bodies over the limit). API keys and
+their scopes are checked in ``server/access.py``.
 
 All are plain ASGI middleware, so they guard every route, the UI's included.
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,7 +19,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-OPEN_PATHS = frozenset({"/api/health"})
+# outside /api, yet guarded by the key like it (Prometheus sends it as a bearer token)
+GUARDED_PATHS = frozenset({"/metrics"})
+# the paths that need no API key (load balancers ask them)
+OPEN_PATHS = frozenset({"/api/health", "/api/ready"})
 API_PREFIX = "/api/"
 # methods that change something: the ones a page of another site must not send us
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -89,11 +92,19 @@ def is_json(content_type: str) -> bool:
     )
 
 
-async def _reject(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def reject(
+    send: Send,
+    status: int,
+    detail: str,
+    extra: Iterable[tuple[bytes, bytes]] = (),
+    fields: Mapping[str, object] | None = None,
+) -> None:
+    """Answer ``status`` with ``{"detail": detail, **fields}`` (and the ``extra`` headers)."""
+    body = json.dumps({"detail": detail, **(fields or {})}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
+    headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -110,32 +121,10 @@ class HostAllowList:
         if scope["type"] == "http" and not self.any:
             host = host_only(_header(scope, b"host")).lower()
             if host not in self.allowed:
-                await _reject(
+                await reject(
                     send,
                     400,
                     f"Host '{host}' is not allowed; add it to DOCKYARD_SERVER_ALLOWED_HOSTS",
-                )
-                return
-        await self.app(scope, receive, send)
-
-
-class ApiKey:
-    """Require ``Authorization: Bearer <key>`` on every API route but the health check."""
-
-    def __init__(self, app: ASGIApp, key: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {key}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] == "http" and path.startswith("/api") and path not in OPEN_PATHS:
-            given = _header(scope, b"authorization").encode("latin-1")
-            if not hmac.compare_digest(given, self.expected):
-                await _reject(
-                    send,
-                    401,
-                    "missing or wrong API key: send 'Authorization: Bearer <key>' "
-                    "(clients read DOCKYARD_API_KEY)",
                 )
                 return
         await self.app(scope, receive, send)
@@ -186,21 +175,21 @@ class RequestGuard:
         headers = dict(scope.get("headers", ()))
         refusal = self._refusal(scope, headers)
         if refusal is not None:
-            await _reject(send, *refusal)
+            await reject(send, *refusal)
             return
         length = headers.get(b"content-length")
         if length is None and b"transfer-encoding" not in headers:
             await self.app(scope, receive, send)  # no body
             return
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await _reject(send, 413, self._too_large())
+            await reject(send, 413, self._too_large())
             return
         try:
             body = await self._read(receive)
         except _ClientLeft:
             return  # nobody to answer
         if body is None:
-            await _reject(send, 413, self._too_large())
+            await reject(send, 413, self._too_large())
             return
         await self.app(scope, _replay(body, receive), send)
 

@@ -542,3 +542,21 @@ class AutomationActionRow(Base):
 
 
 # ------------------------------------------------------------------------------- api keys
+
+
+class ApiKeyRow(Base):
+    """An API key: its name, scope and the HMAC of its secret part, never the secret itself.
+
+    A key reads ``dk_<id hex>_<secret>``; the server finds its row by ``id`` (the primary
+    key: one indexed read) and compares ``digest`` in constant time.
+    """
+
+    __tablename__ = "api_keys"
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    scope: Mapped[str] = mapped_column(String(20))
+    digest: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime] = _created()
+    # written at most once a minute per key, not on every request
+    last_used: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked: Mapped[datetime | None] = mapped_column(UTCDateTime)

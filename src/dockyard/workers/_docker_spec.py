@@ -198,6 +198,7 @@ def _environment(
     # a container does not inherit the worker's environment: only what is asked for
     env = {name: str(value) for name, value in extra.items() if value is not None}
     env["DOCKYARD_API_URL"] = api_url
+    api_key = claimed.runner_key or api_key  # the run's own key, if the server made one
     if api_key:
         env["DOCKYARD_API_KEY"] = api_key
     env["DOCKYARD_FLOW_RUN_ID"] = str(claimed.flow_run.id)

@@ -43,7 +43,7 @@ from typing import Any
 from dockyard._batching import batches, size_bound
 from dockyard._values import clean_text, json_problem
 from dockyard.client import AsyncClient
-from dockyard.exceptions import ApiError, Conflict, ServerUnreachable
+from dockyard.exceptions import ApiError, Conflict, DockyardError
 from dockyard.schemas import FINAL_STATES, FlowRun, LogCreate, StateTransition
 from dockyard.schemas import StateType as S
 from dockyard.workers._output import OutputFile
@@ -295,7 +295,7 @@ async def _ship_quietly(client: AsyncClient, run: FlowRun, output: OutputFile, n
     """Ship the output after the final state: a failure costs the lines, never the state."""
     try:
         await ship_output(client, run, output, note)
-    except (ServerUnreachable, ApiError) as exc:
+    except DockyardError as exc:
         log.warning("%s: could not add its output to its logs: %s", label(run), exc)
 
 

@@ -18,7 +18,7 @@ import uuid
 
 from dockyard._version import __version__
 from dockyard.client import AsyncClient
-from dockyard.exceptions import ApiError, ServerUnreachable
+from dockyard.exceptions import DockyardError
 from dockyard.schemas import ClaimedRun, HeartbeatAnswer, WorkerHeartbeat
 from dockyard.settings import Settings
 from dockyard.workers import _finish
@@ -101,7 +101,7 @@ class Watching(Infrastructure[H]):
             log.info("%s", await _finish.finish(self.client, entry, self._infrastructure(entry)))
             if entry.ended_unheard is not None:
                 self.call_final_hooks(entry.handle, entry.run, entry.ended_unheard)
-        except (ServerUnreachable, ApiError) as exc:
+        except DockyardError as exc:  # unreachable, refused, or no answer in time
             entry.failures += 1
             # After an outage the server gives a lease one more period: a final state the
             # engine handed over must reach it well within that.
@@ -128,7 +128,7 @@ class Watching(Infrastructure[H]):
             await asyncio.sleep(interval)
             try:
                 answer = await self._heartbeat()
-            except (ServerUnreachable, ApiError) as exc:
+            except DockyardError as exc:  # unreachable, refused, or no answer in time
                 log.warning("heartbeat failed: %s", exc)
                 continue
             except Exception:

@@ -105,8 +105,9 @@ class ProcessWorker(BaseWorker[Process]):
             else:
                 env[name] = str(value)
         env["DOCKYARD_API_URL"] = self.settings.api_url
-        if self.settings.api_key:
-            env["DOCKYARD_API_KEY"] = self.settings.api_key
+        api_key = claimed.runner_key or self.settings.api_key  # the run's own, if made
+        if api_key:
+            env["DOCKYARD_API_KEY"] = api_key
         env["DOCKYARD_FLOW_RUN_ID"] = str(claimed.flow_run.id)
         env["DOCKYARD_LEASE_TOKEN"] = str(claimed.lease_token)
         # output lands in a file: without this, Python would hold it back until exit

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
-from dockyard.server import dispatch, orchestration
+from dockyard.server import dispatch, metrics, orchestration
+from dockyard.server.access import with_runner_keys
 from dockyard.server.api.deps import DB, PARAMETERS, PARAMETERS_REFUSED, Config
 from dockyard.server.errors import NotFound
 from dockyard.server.models import flows, runs
@@ -50,6 +51,8 @@ async def claim(
     async def work(session: AsyncSession) -> tuple[list[schemas.ClaimedRun], datetime | None]:
         return await dispatch.claim(session, body, lease_seconds=settings.lease_seconds)
 
+    figures = metrics.of(db)
+    figures.claim_calls.inc()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(body.wait, settings.long_poll_seconds)
     while True:
@@ -57,14 +60,17 @@ async def claim(
             # the worker stopped or died while waiting: runs claimed now would reach no one
             return []
         armed = db.notifier.arm()
+        began = loop.time()
         claimed, due = await db.write_retrying(work)
+        figures.claimed(loop.time() - began, len(claimed))
         remaining = deadline - loop.time()
         if claimed or remaining <= 0 or db.notifier.closed:
-            return claimed
+            return await with_runner_keys(request.app.state, claimed)
         if due is not None:
             until_due = (due - utcnow()).total_seconds()
             remaining = min(remaining, until_due + 0.005 if until_due > 0 else LOCKED_RUN_DELAY)
-        await db.notifier.wait(remaining, armed)
+        with figures.long_polls.track_inprogress():
+            await db.notifier.wait(remaining, armed)
 
 
 @router.post("/flow-runs/{run_id}/lease", responses=answers(409))

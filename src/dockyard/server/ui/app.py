@@ -39,7 +39,7 @@ def build(state: State, settings: Settings) -> FastAPI:
         dependencies=[Depends(web.stored_text_only)],
     )
     ui.state = state
-    state.ui_guard = Guard.from_api_key(settings.server_api_key)
+    state.ui_guard = Guard.from_api_key(settings.server_api_key, getattr(state, "api_keys", None))
     web.install(ui)
     ui.mount("/static", StaticFiles(directory=STATIC), name="static")
     ui.include_router(auth_pages.router)

@@ -6,7 +6,7 @@ import contextlib
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Request
@@ -24,8 +24,12 @@ from dockyard.server.ui.auth import (
     SESSION_COOKIE,
     SESSION_SECONDS,
     Guard,
+    may_post,
 )
 from dockyard.settings import Settings
+
+if TYPE_CHECKING:
+    from dockyard.server.access import Caller
 
 T = TypeVar("T")
 
@@ -77,6 +81,13 @@ class Ui:
     guard: Guard
     nonce: str
     fresh_nonce: bool
+    scope: str = "admin"  # of the session's API key: "user" sees no forms but runs'
+
+    @property
+    def may_edit(self) -> bool:
+        """Whether this session may create, change and delete (an admin's); a user's may
+        only start, cancel and resume runs."""
+        return self.scope == "admin"
 
     @property
     def csrf(self) -> str:
@@ -142,13 +153,24 @@ def _ui(request: Request) -> Ui:
 
 
 async def public_ui(request: Request) -> Ui:
+    await request.app.state.ui_guard.prepare()
     return _ui(request)
 
 
 async def logged_in_ui(request: Request) -> Ui:
+    await request.app.state.ui_guard.prepare()
     ui = _ui(request)
-    if not ui.guard.session_valid(request.cookies.get(SESSION_COOKIE)):
+    scope = await ui.guard.session_scope(request.cookies.get(SESSION_COOKIE))
+    if scope is None:
         raise LoginRequired()
+    ui.scope = scope
+    if request.method == "POST" and not may_post(scope, request.url.path):
+        raise PageError(
+            403,
+            "Not allowed",
+            "You are logged in with a user key: it may start, cancel and resume runs only. "
+            "Log in with an admin key to change this.",
+        )
     return ui
 
 
@@ -284,8 +306,12 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(PageError, _page_error)
 
 
-def start_session(request: Request, response: Response, guard: Guard) -> None:
-    set_cookie(request, response, SESSION_COOKIE, guard.new_session(), max_age=SESSION_SECONDS)
+def start_session(
+    request: Request, response: Response, guard: Guard, caller: Caller | None = None
+) -> None:
+    scope, key_id = (caller.scope.value, caller.key_id) if caller else ("admin", None)
+    session = guard.new_session(scope=scope, key_id=key_id)
+    set_cookie(request, response, SESSION_COOKIE, session, max_age=SESSION_SECONDS)
 
 
 def end_session(response: Response) -> None:

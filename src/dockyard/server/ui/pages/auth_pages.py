@@ -1,10 +1,11 @@
-"""Login (with the server's API key) and logout."""
+"""Login (with a user or admin API key) and logout."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from dockyard.server.ui.auth import UI_SCOPES
 from dockyard.server.ui.web import (
     UI,
     Posted,
@@ -31,15 +32,26 @@ async def login(ui: PublicUI, form: Posted) -> Response:
     target = safe_next(form.get("next", "/"))
     if not ui.guard.login_required:
         return redirect(target)
-    if not ui.guard.key_matches(form.get("api_key")):
+    caller = await ui.guard.caller(form.get("api_key"))
+    if caller is None:
         return ui.page(
             "login.html",
             status=401,
             next=target,
-            error="That is not the server's API key (DOCKYARD_SERVER_API_KEY).",
+            error="That is not the server's API key (DOCKYARD_SERVER_API_KEY) nor a live key "
+            "made with `dockyard api-key create`.",
+        )
+    if caller.scope.value not in UI_SCOPES:
+        return ui.page(
+            "login.html",
+            status=403,
+            next=target,
+            error=f"A {caller.scope.value} key cannot log in to the UI: it is for "
+            f"{'workers' if caller.scope.value == 'worker' else 'flow runs'}. Log in with a "
+            "user or admin key (`dockyard api-key create NAME --scope user`).",
         )
     response = redirect(target)
-    start_session(ui.request, response, ui.guard)
+    start_session(ui.request, response, ui.guard, caller)
     return response
 
 
