@@ -285,117 +285,36 @@ def _rss_kib(pid: int) -> int:
 
 # ---------------------------------------------------------------- PostgreSQL, throwaway
 
-# the approach of tests/_support/postgres.py: the system's binaries, a cluster owned by the
-# ``postgres`` user when run as root, listening on 127.0.0.1 and a private socket directory
-_PG_OPTIONS = (
-    "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-    "-c full_page_writes=off -c max_connections=300"
-)
-
 
 class PostgresMissing(Exception):
     """Raised when no throwaway PostgreSQL cluster can be made here (the reason says why)."""
 
 
-@dataclass
-class Postgres:
-    """A running throwaway cluster; :meth:`new_database` hands out empty databases."""
-
-    bindir: Path
-    base: Path
-    run_as: list[str]
-    port: int = 0
-    made: int = 0
-
-    def new_database(self) -> str:
-        """Create an empty database; return its SQLAlchemy URL (asyncpg driver)."""
-        self.made += 1
-        name = f"bench_{self.made}"
-        self._run(
-            "createdb", "-h", str(self.base / "sock"), "-p", str(self.port), "-U", "postgres", name
-        )
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{name}"
-
-    def _run(self, program: str, *args: str) -> None:
-        subprocess.run(
-            [*self.run_as, str(self.bindir / program), *args],
-            check=True,
-            capture_output=True,
-            timeout=120,
-            cwd=self.base,
-        )
-
-
-def _postgres_owner() -> tuple[list[str], int, int]:
-    if os.geteuid() != 0:
-        return [], os.getuid(), os.getgid()
-    import pwd
-    import shutil
-
-    runuser = shutil.which("runuser")
-    try:
-        user = pwd.getpwnam("postgres")
-    except KeyError:
-        raise PostgresMissing(
-            "no 'postgres' user to run PostgreSQL as (initdb refuses root)"
-        ) from None
-    if not runuser:
-        raise PostgresMissing("no runuser to run PostgreSQL as the 'postgres' user")
-    return [runuser, "-u", "postgres", "--"], user.pw_uid, user.pw_gid
-
-
 @contextlib.contextmanager
-def postgres_cluster() -> Iterator[Postgres]:
-    """A throwaway cluster on a free loopback port, stopped and removed when the block ends.
+def postgres_cluster() -> Iterator[Any]:
+    """The test suite's throwaway cluster (tests/_support/postgres.py: the system's binaries,
+    owned by the ``postgres`` user when run as root, on a free loopback port); its
+    ``new_database()`` hands out empty databases. Stopped and removed when the block ends.
 
     Raises:
         PostgresMissing: no PostgreSQL binaries (``apt-get install postgresql``) or no user
             to run them as.
     """
-    import glob
-    import shutil
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    from _support.postgres import start_postgres_cluster
 
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [shutil.which("initdb") or ""]
-    if not found[-1]:
-        raise PostgresMissing("PostgreSQL binaries not found (apt-get install postgresql)")
-    run_as, uid, gid = _postgres_owner()
-    base = Path(tempfile.mkdtemp(prefix="dockyard-bench-pg-", dir="/tmp"))
-    os.chown(base, uid, gid)
-    cluster = Postgres(bindir=Path(found[-1]).parent, base=base, run_as=run_as)
     try:
-        cluster._run(
-            "initdb",
-            "-D",
-            str(base / "data"),
-            "--auth=trust",
-            "-U",
-            "postgres",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",
-        )
-        (base / "sock").mkdir(mode=0o700)
-        os.chown(base / "sock", uid, gid)
-        cluster.port = free_port()
-        options = f"-k {base / 'sock'} -p {cluster.port} {_PG_OPTIONS}"
-        cluster._run(
-            "pg_ctl",
-            "-D",
-            str(base / "data"),
-            "-l",
-            str(base / "server.log"),
-            "-o",
-            options,
-            "-w",
-            "-t",
-            "60",
-            "start",
-        )
+        cluster = start_postgres_cluster()
+    except BaseException as exc:
+        # outside pytest, a missing part still raises pytest's skip (or, with CI=true, fail)
+        if type(exc).__module__.startswith("_pytest"):
+            raise PostgresMissing(str(exc)) from None
+        raise
+    try:
         yield cluster
     finally:
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
-            cluster._run("pg_ctl", "-D", str(base / "data"), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(base, ignore_errors=True)
+        cluster.stop()
 
 
 async def pg_fetch(url: str, sql: str) -> list[Any]:
