@@ -20,7 +20,8 @@ def connect(server: RunningServer, api_key: str | None = None) -> Client:
 
 def test_health_and_version(server: RunningServer) -> None:
     with connect(server) as client:
-        assert client.health() == {"status": "ok"}
+        health = client.health()
+        assert health["status"] == "ok" and health["database"] == "ok", health
         version = client.check_compatible()
     assert version.api_version == schemas.API_VERSION
 

@@ -154,7 +154,13 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-def test_every_operation_answers_as_its_schema_says(case: Case, resources: Resources) -> None:
+def test_every_operation_answers_as_its_schema_says(
+    case: Case, resources: Resources, schema_server: RunningServer
+) -> None:
+    if case.operation.label == "POST /api/api-keys" and not schema_server.api_key:
+        # an open server's first API key turns keys on, and every later request would be
+        # 401: that switch is tested in tests/server/test_api_keys.py
+        return
     resources.aim(case)
     case.call_and_validate()
 

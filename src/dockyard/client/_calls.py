@@ -17,7 +17,8 @@ from dockyard.client._parse import Id, seg
 
 
 def health() -> Call[dict[str, Any]]:
-    """Ask whether the server is up; answers ``{"status": "ok"}``."""
+    """Ask whether the server is up: ``status`` ok (or degraded), ``database`` ok (or
+    unreachable, with ``database_error``), and the LISTEN connection's state on PostgreSQL."""
     return Call("GET", "/health", p.mapping)
 
 
