@@ -122,7 +122,10 @@ class RunningServer:
                         f"log tail:\n{self.log_tail()}"
                     )
                 with contextlib.suppress(httpx.TransportError):
-                    if http.get(f"{self.api_url}/health").status_code == 200:
+                    # the answer may come from another test's server that holds the port
+                    # this one failed to bind: only a server that bound it says it is ready
+                    answered = http.get(f"{self.api_url}/health").status_code == 200
+                    if answered and READY_LINE in self.log():
                         return
                 if time.monotonic() > deadline:
                     raise ServerDidNotStart(
@@ -130,6 +133,10 @@ class RunningServer:
                         f"log tail:\n{self.log_tail()}"
                     )
                 time.sleep(POLL_INTERVAL)
+
+
+# what `dockyard server start` prints once it holds its port (dockyard.server.serve)
+READY_LINE = "Dockyard server ready"
 
 
 class ServerDidNotStart(RuntimeError):
