@@ -3,8 +3,6 @@
 Field names are snake_case in Python and on the wire. Times are timezone-aware UTC.
 """
 
-from __future__ import annotations
-
 import enum
 import re
 import uuid
@@ -172,7 +170,7 @@ class Model(BaseModel):
 
 
 class Response(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, defer_build=True)
 
 
 # ---------------------------------------------------------------- server

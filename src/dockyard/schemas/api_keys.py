@@ -5,8 +5,6 @@ A key has a **scope** that says what it may do (the table is ``dockyard.server.s
 and reports on the runs it holds; ``runner`` reports on a run from inside it.
 """
 
-from __future__ import annotations
-
 import enum
 import uuid
 from datetime import datetime

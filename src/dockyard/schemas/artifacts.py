@@ -14,8 +14,6 @@ link, a progress bar or an image. Its ``data`` depends on its ``type``:
 Whatever the type, ``data`` is at most :data:`ARTIFACT_DATA_MAX_BYTES` of compact JSON text.
 """
 
-from __future__ import annotations
-
 import enum
 import json
 import uuid

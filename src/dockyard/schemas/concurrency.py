@@ -5,8 +5,6 @@ A limit allows at most ``limit`` slots in use at once. Slots are taken under a *
 or, on a limit with ``slot_decay_per_second``, for good (``rate_limit``: they decay).
 """
 
-from __future__ import annotations
-
 import enum
 import uuid
 from datetime import datetime

@@ -7,8 +7,6 @@ how many within how long) and the actions it starts. The public classes of
 ``dockyard.events``, ``dockyard.events.actions`` and ``dockyard.automations`` are these.
 """
 
-from __future__ import annotations
-
 import json
 import re
 import uuid

@@ -1,7 +1,5 @@
 """Database tables (SQLAlchemy 2 ORM). Changes to these go through a migration."""
 
-from __future__ import annotations
-
 import uuid
 from datetime import UTC, datetime
 from typing import Any

@@ -11,8 +11,6 @@
 Both need no API key (``security.OPEN_PATHS``) and cost one short query.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, Literal
 

@@ -1,7 +1,5 @@
 """API keys (admin only, see ``dockyard.server.scopes``): create, list, revoke."""
 
-from __future__ import annotations
-
 from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -4,8 +4,6 @@ Each artifact has an id; one with a key is a version of that key, and ``/artifac
 answers the newest version of each key.
 """
 
-from __future__ import annotations
-
 import uuid
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """Automations: a trigger on events and the actions it starts (``dockyard.automations``)."""
 
-from __future__ import annotations
-
 import uuid
 
 from fastapi import APIRouter, Response

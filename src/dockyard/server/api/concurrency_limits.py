@@ -8,8 +8,6 @@ notifier as the workers' claims, so across replicas on PostgreSQL too), and it w
 itself when a lease would expire or rate-limit slots decay.
 """
 
-from __future__ import annotations
-
 import asyncio
 import uuid
 from datetime import datetime

@@ -1,7 +1,5 @@
 """Deployments, and runs made from them."""
 
-from __future__ import annotations
-
 import uuid
 
 from fastapi import APIRouter, Response

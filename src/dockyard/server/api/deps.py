@@ -4,8 +4,6 @@ The dependencies are coroutines: FastAPI runs a plain function in its thread poo
 that costs more than the whole lookup.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from fastapi import Depends, Query, Request

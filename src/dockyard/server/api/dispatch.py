@@ -1,7 +1,5 @@
 """Workers' side of dispatch: heartbeats, long-poll claims, and the engine's lease renewal."""
 
-from __future__ import annotations
-
 import asyncio
 import uuid
 from datetime import datetime

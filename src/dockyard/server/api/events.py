@@ -6,8 +6,6 @@ that came after it, oldest first, waiting up to ``wait`` seconds for the first; 
 ``cursor`` is where the next call starts, past the events a filter left out too.
 """
 
-from __future__ import annotations
-
 import asyncio
 from typing import Annotated
 

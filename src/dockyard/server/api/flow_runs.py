@@ -1,7 +1,5 @@
 """Flow runs and their states."""
 
-from __future__ import annotations
-
 import asyncio
 import uuid
 from typing import Annotated

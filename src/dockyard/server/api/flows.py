@@ -1,7 +1,5 @@
 """Flows."""
 
-from __future__ import annotations
-
 import uuid
 
 from fastapi import APIRouter, Response

@@ -1,7 +1,5 @@
 """Task runs and logs: written in batches, read with filters."""
 
-from __future__ import annotations
-
 import functools
 import uuid
 from collections.abc import Callable, Sequence

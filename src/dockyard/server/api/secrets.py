@@ -5,8 +5,6 @@ every error, leaves it out. Like every route, it requires the API key when the s
 one (``DOCKYARD_SERVER_API_KEY``).
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response

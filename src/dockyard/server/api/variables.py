@@ -1,7 +1,5 @@
 """Variables: named JSON values that flows read at run time, by name."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response

@@ -1,7 +1,5 @@
 """Work pools, their queues and workers, and the worker types."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from fastapi import APIRouter, Response
