@@ -6,6 +6,9 @@ A throwaway PostgreSQL cluster (the system's binaries, on 127.0.0.1) and two ``d
 server start`` replicas on it. A pool gets ``--runs`` due runs; then the workers (light async
 clients speaking the claim protocol, half on each replica) claim one run per request
 (``POST /workers/claim``, ``limit`` 1, no wait) until all are taken or 120 s have passed.
+Measured both ways a claim can lock the pool: a pool with no concurrency limit (claims side
+by side, ``FOR KEY SHARE`` on the pool's row, ``FOR UPDATE SKIP LOCKED`` on the runs), and
+one with a limit (as high as the runs: claims take turns on ``FOR UPDATE``).
 Prints claims/s, claim latency p50/p99, and the double claims, checked twice: run ids
 answered to more than one claim, and runs that entered PENDING more than once in the
 database. The target is >= 500 claims/s with 0 double claims. Figures are printed, never
@@ -43,12 +46,14 @@ TARGET = 500.0  # claims/s
 DEADLINE = 120.0  # seconds of claiming, at most: the figures then cover what was claimed
 
 
-async def create_runs(apis: list[str], count: int) -> None:
-    """A pool, a deployment, and ``count`` runs of it, due now (created through both)."""
+async def create_runs(apis: list[str], count: int, limit: int | None = None) -> None:
+    """A pool (with concurrency ``limit``), a deployment, and ``count`` runs of it, due now
+    (created through both)."""
     clients = [httpx.AsyncClient(base_url=api, timeout=60.0, trust_env=False) for api in apis]
     try:
         first = clients[0]
-        await first.post("/work-pools", json={"name": "claims", "type": "process"})
+        pool = {"name": "claims", "type": "process", "concurrency_limit": limit}
+        await first.post("/work-pools", json=pool)
         body = {
             "flow_name": "claims",
             "name": "claims",
@@ -120,7 +125,7 @@ async def pending_entries(url: str) -> collections.Counter[int]:
     return collections.Counter(int(row["n"]) for row in rows)
 
 
-def measure(tmp: Path, runs: int, workers: int) -> None:
+def measure(tmp: Path, runs: int, workers: int, limit: int | None) -> None:
     with postgres_cluster() as cluster, contextlib.ExitStack() as stack:
         url = cluster.new_database()
         env = {"DOCKYARD_DATABASE_URL": url}
@@ -130,7 +135,7 @@ def measure(tmp: Path, runs: int, workers: int) -> None:
         ]
         apis = [server.api_url for server in servers]
         print(f"  creating {runs} due runs through {REPLICAS} replicas ...", flush=True)
-        asyncio.run(create_runs(apis, runs))
+        asyncio.run(create_runs(apis, runs, limit))
         print(f"  {workers} workers claiming, one run per claim ...", flush=True)
         result = asyncio.run(claim_all(apis, workers, runs))
         entries = asyncio.run(pending_entries(url))
@@ -172,7 +177,9 @@ def main() -> int:
     print(f"claims: {args.workers} workers, {REPLICAS} replicas on PostgreSQL", flush=True)
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-claims-") as tmp:
         try:
-            measure(Path(tmp), args.runs, args.workers)
+            for limit, how in ((None, "side by side"), (args.runs, "taking turns")):
+                print(f"- a pool with {'no' if limit is None else 'a'} limit: claims {how}")
+                measure(Path(tmp) / how.replace(" ", "-"), args.runs, args.workers, limit)
         except PostgresMissing as missing:
             print(f"  skipped: {missing}")
         except Exception:

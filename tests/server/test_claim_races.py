@@ -55,8 +55,10 @@ async def _seed(db: Database, runs_wanted: int = 1, **deployment: Any) -> list[u
         return [run.id for run in made]
 
 
-async def _claim(db: Database, limit: int = 10, **body: Any) -> list[schemas.ClaimedRun]:
-    request = schemas.ClaimRequest(worker_name="w", work_pool_name="pool", limit=limit, **body)
+async def _claim(
+    db: Database, limit: int = 10, worker: str = "w", **body: Any
+) -> list[schemas.ClaimedRun]:
+    request = schemas.ClaimRequest(worker_name=worker, work_pool_name="pool", limit=limit, **body)
 
     async def work(session: Any) -> list[schemas.ClaimedRun]:
         claimed, _ = await dispatch.claim(session, request, lease_seconds=LEASE)
@@ -200,6 +202,75 @@ async def test_many_claims_and_cancels_at_once_keep_every_history_valid(db: Data
         history = await _history(db, run_id)
         assert forbidden(history) == [], (run_id, history)
         assert (run_id in taken) == ("PENDING" in history), (run_id, history)
+
+
+async def test_claims_without_limits_go_side_by_side_and_never_share_a_run(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no limit anywhere, claims on one pool hold its row together (FOR KEY SHARE on
+    PostgreSQL): a claim stopped before it binds its run does not hold up the others, and
+    FOR UPDATE SKIP LOCKED alone keeps any two from taking one run."""
+    run_ids = await _seed(db, runs_wanted=40)
+    await _claim(db, limit=1, worker="w")  # the pool is ready: no claim announces it now
+    await _claim(db, limit=1, worker="other")
+    if not db.is_sqlite:
+        others: list[list[schemas.ClaimedRun]] = []
+
+        async def others_claim_meanwhile() -> None:
+            # on the pool-row lock they would wait for this claim; side by side they end
+            claiming = _claim(db, limit=1, worker="other")
+            others.append(await asyncio.wait_for(claiming, timeout=60))
+
+        _between_read_and_write(monkeypatch, others_claim_meanwhile)
+        first = await _claim(db, limit=1)
+        assert len(first) == len(others[0]) == 1
+        assert first[0].flow_run.id != others[0][0].flow_run.id
+    batches = await asyncio.gather(*(_claim(db, limit=1, worker=f"w{n}") for n in range(60)))
+    taken = [c.flow_run.id for batch in batches for c in batch]
+    assert len(taken) == len(set(taken))
+    async with db.read() as session:
+        pending = await session.scalars(
+            select(FlowRunStateRow.flow_run_id).where(FlowRunStateRow.type == "PENDING")
+        )
+        entered = list(pending)
+    assert len(entered) == len(set(entered)) == len(run_ids)
+
+
+@pytest.mark.parametrize("where", ["pool", "queue", "deployment"])
+async def test_a_limit_set_while_unlimited_claims_are_in_flight_waits_for_them(
+    db: Database, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A claim that found no limit takes its run without counting. A limit of 1 set while
+    it is in flight waits for it to commit (on PostgreSQL; SQLite has one writer), so the
+    next claim counts its run and takes nothing: the limit is never exceeded."""
+    await _seed(db, runs_wanted=3)
+
+    async def set_limit(session: Any) -> None:
+        if where == "pool":
+            await pools.update_pool(session, "pool", schemas.WorkPoolUpdate(concurrency_limit=1))
+        elif where == "queue":
+            pool = await pools.read_pool(session, "pool")
+            update = schemas.WorkQueueUpdate(concurrency_limit=1)
+            await pools.update_queue(session, pool, "default", update)
+        else:
+            deployment = await session.scalar(select(DeploymentRow))
+            update = schemas.DeploymentUpdate(concurrency_limit=1)
+            await flows.update_deployment(session, deployment, update)
+
+    setting: list[asyncio.Task[None]] = []
+
+    async def limit_meanwhile() -> None:
+        task = asyncio.create_task(db.write_retrying(set_limit))
+        setting.append(task)
+        await asyncio.wait([task], timeout=0.5)
+        if not db.is_sqlite:
+            assert not task.done(), "the limit was set while a claim that counted on none ran"
+
+    _between_read_and_write(monkeypatch, limit_meanwhile)
+    first = await _claim(db, limit=1)
+    await setting[0]
+    assert len(first) == 1
+    assert await _claim(db, limit=1) == []
 
 
 class _OpenServer:

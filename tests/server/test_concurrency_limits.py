@@ -201,8 +201,7 @@ def test_rate_limit_slots_decay(server) -> None:
         # faster decay: a call waits only until both slots have decayed
         http.patch(f"{LIMITS}/name/calls", json={"slot_decay_per_second": 20})
         later = _acquire(http, "calls", mode="rate_limit", occupy=2, wait=20).json()
-        assert later["acquired"] is True
-        assert http.get(f"{LIMITS}/name/calls").json()["active_slots"] >= 1
+        assert later["acquired"] is True  # (its slots decay within 0.1 s: not read back)
 
         reset = http.patch(f"{LIMITS}/name/calls", json={"active_slots": 0})
         assert reset.status_code == 200 and reset.json()["active_slots"] == 0

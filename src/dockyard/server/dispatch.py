@@ -2,17 +2,23 @@
 
 A claim is one write transaction:
 
-1. it locks the pool's row (PostgreSQL ``FOR UPDATE``; on SQLite the transaction is
-   ``BEGIN IMMEDIATE``), so two claims on one pool never interleave;
-2. it counts the live runs (PENDING, RUNNING, CANCELLING, AWAITING_RETRY, and PAUSED unless
-   suspended: a paused run's process waits, holding its infrastructure) of the pool, each
-   queue and each deployment with a limit, from run states inside that transaction: this is
-   the :class:`Room` — which queues and deployments can take a run now;
+1. it locks the pool's row (on SQLite the transaction is ``BEGIN IMMEDIATE``). On
+   PostgreSQL, when the pool, one of its queues or one of its deployments has a
+   concurrency limit, the lock is ``FOR UPDATE``, so two claims on the pool never
+   interleave; when none has, it is ``FOR KEY SHARE`` and claims go side by side, as
+   there is nothing to count (:func:`lock_pool`; a change that sets a limit takes ``FOR
+   UPDATE`` on the pool's row first, so it waits for the claims in flight, and the
+   claims after it take turns);
+2. when limits apply, it counts the live runs (PENDING, RUNNING, CANCELLING,
+   AWAITING_RETRY, and PAUSED unless suspended: a paused run's process waits, holding its
+   infrastructure) of the pool, each queue and each deployment with a limit, from run
+   states inside that transaction: this is the :class:`Room` — which queues and
+   deployments can take a run now;
 3. it reads due SCHEDULED runs of the open queues and deployments only (a paused or full
    queue or deployment is left out in the query itself, so a backlog of any size there never
    hides the runs of another), by queue priority then scheduled time, locking them as it
-   reads them (PostgreSQL ``FOR UPDATE SKIP LOCKED``: a run that a cancel, the reaper or
-   catch-up holds is left for the next claim);
+   reads them (PostgreSQL ``FOR UPDATE SKIP LOCKED``: a run that a cancel, the reaper,
+   catch-up or another claim holds is left for the next claim);
 4. it takes them while no limit would be exceeded, moves them to PENDING and leases them.
 
 So no slot can leak, two claims cannot both take the last slot, and a claim comes back empty
@@ -29,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import job_templates, schemas
@@ -63,6 +69,8 @@ class Room:
     queue_free: dict[uuid.UUID, int | None] = field(default_factory=dict)
     deployment_live: Counter[uuid.UUID] = field(default_factory=Counter)
     blocked: str | None = None
+    # runs read (and locked) per run to take: some may be of a deployment at its limit
+    candidates_per_slot: int = CANDIDATES_PER_SLOT
 
     @classmethod
     def closed(cls, why: str) -> Room:
@@ -131,9 +139,14 @@ async def _deployments_open(session: AsyncSession, room: Room) -> ColumnElement[
 
 
 async def pool_room(
-    session: AsyncSession, pool: WorkPoolRow, queue_names: Sequence[str] = ()
+    session: AsyncSession,
+    pool: WorkPoolRow,
+    queue_names: Sequence[str] = (),
+    *,
+    limited: bool = True,
 ) -> Room:
-    """The room of a pool (or of some of its queues); its row must be locked."""
+    """The room of a pool (or of some of its queues); its row must be locked, ``FOR
+    UPDATE`` unless no limit applies (``limited`` False: nothing is counted)."""
     if pool.paused:
         return Room.closed(f"work pool '{pool.name}' is paused")
     queue_query = select(WorkQueueRow).where(
@@ -142,6 +155,13 @@ async def pool_room(
     if queue_names:
         queue_query = queue_query.where(WorkQueueRow.name.in_(queue_names))
     queues = list(await session.scalars(queue_query))
+    if not limited:
+        if not queues:
+            return Room.closed(f"no queue of work pool '{pool.name}' is open (paused)")
+        open_deployments = or_(FlowRunRow.deployment_id.is_(None), DeploymentRow.paused.is_(False))
+        ids = [queue.id for queue in queues]
+        where = [FlowRunRow.work_queue_id.in_(ids), open_deployments]
+        return Room(where=where, candidates_per_slot=1)
     by_queue = await _live_counts(
         session, FlowRunRow.work_queue_id, FlowRunRow.work_pool_id == pool.id
     )
@@ -172,6 +192,46 @@ async def served_room(session: AsyncSession, deployment_ids: Sequence[uuid.UUID]
 
 # ---------------------------------------------------------------- claims
 
+POLLED_EVERY = timedelta(seconds=1)  # how fresh a pool's "last polled" is kept
+
+
+def _limits_of(pool_id: uuid.UUID) -> Any:
+    """Whether a queue or a deployment of the pool has a concurrency limit (a query)."""
+    return select(
+        or_(
+            exists().where(
+                WorkQueueRow.work_pool_id == pool_id, WorkQueueRow.concurrency_limit.is_not(None)
+            ),
+            exists().where(
+                DeploymentRow.work_pool_id == pool_id, DeploymentRow.concurrency_limit.is_not(None)
+            ),
+        )
+    )
+
+
+async def lock_pool(session: AsyncSession, name: str) -> tuple[WorkPoolRow, bool]:
+    """Lock a pool's row for a claim; return it and whether a limit applies to its runs.
+
+    With a limit (on the pool, a queue or a deployment of it) the lock is ``FOR UPDATE``:
+    claims take turns, each counting the live runs. Without, it is ``FOR KEY SHARE``:
+    claims go side by side. Whether a limit applies is read before the lock and again
+    once it is held (a statement of its own, so it sees every change that committed while
+    the lock was awaited); a limit set in between makes this claim take ``FOR UPDATE``
+    after all (two such claims may deadlock: PostgreSQL ends one, and it is tried again).
+    """
+    if session.get_bind().dialect.name == "sqlite":  # one writer at a time anyway
+        pool = await pools.read_pool(session, name)
+        return pool, pool.concurrency_limit is not None or bool(
+            await session.scalar(_limits_of(pool.id))
+        )
+    pool = await pools.read_pool(session, name)
+    if pool.concurrency_limit is not None or await session.scalar(_limits_of(pool.id)):
+        return await pools.read_pool(session, name, lock=True), True
+    pool = await pools.read_pool(session, name, lock="key share")
+    if pool.concurrency_limit is not None or await session.scalar(_limits_of(pool.id)):
+        return await pools.read_pool(session, name, lock=True), True
+    return pool, False
+
 
 async def upsert_worker(
     session: AsyncSession,
@@ -194,10 +254,29 @@ async def upsert_worker(
     worker.last_heartbeat = now
     worker.type = type_name
     worker.version = version or worker.version
-    if pool is not None:
-        pool.last_polled = now
+    if pool is not None and (pool.last_polled is None or now - pool.last_polled > POLLED_EVERY):
+        await _polled(session, pool.id, now)
     await announce_ready(session, worker, pool)  # events: ready once per change
     return worker
+
+
+async def _polled(session: AsyncSession, pool_id: uuid.UUID, now: datetime) -> None:
+    """Note that the pool was polled: by one of the claims side by side (the others skip
+    the row rather than queue on its lock), and once a second at most."""
+    stale = (
+        select(WorkPoolRow.id)
+        .where(
+            WorkPoolRow.id == pool_id,
+            or_(WorkPoolRow.last_polled.is_(None), WorkPoolRow.last_polled < now - POLLED_EVERY),
+        )
+        .with_for_update(key_share=True, skip_locked=True)
+    )
+    await session.execute(
+        update(WorkPoolRow)
+        .where(WorkPoolRow.id.in_(stale.scalar_subquery()))
+        .values(last_polled=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def claim(
@@ -211,7 +290,7 @@ async def claim(
     now = utcnow()  # one instant for catch-up and for what is due
     pool = None
     if request.work_pool_name:
-        pool = await pools.read_pool(session, request.work_pool_name, lock=True)
+        pool, limited = await lock_pool(session, request.work_pool_name)
         worker = await upsert_worker(
             session, pool, request.worker_name, type_name=pool.type, version=None
         )
@@ -219,7 +298,7 @@ async def claim(
             from dockyard.server.scheduler import apply_catchup
 
             await apply_catchup(session, now, pool.id)
-        room = await pool_room(session, pool, request.work_queue_names)
+        room = await pool_room(session, pool, request.work_queue_names, limited=limited)
     elif request.deployment_ids:
         worker = await upsert_worker(
             session, None, request.worker_name, type_name="serve", version=None
@@ -252,7 +331,7 @@ async def _take(
         .outerjoin(WorkQueueRow, WorkQueueRow.id == FlowRunRow.work_queue_id)
         .where(FlowRunRow.scheduled_start <= now)
         .order_by(WorkQueueRow.priority, FlowRunRow.scheduled_start, FlowRunRow.id)
-        .limit(limit * CANDIDATES_PER_SLOT)
+        .limit(limit * room.candidates_per_slot)
         .with_for_update(of=FlowRunRow, skip_locked=True)
     )
     taken: list[tuple[FlowRunRow, DeploymentRow | None]] = []

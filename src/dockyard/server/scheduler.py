@@ -33,7 +33,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.schemas import CatchUp
@@ -196,12 +196,19 @@ async def apply_catchup(
 
     The runs are locked as they are read (PostgreSQL; runs another transaction holds, such
     as a claim's, are skipped this time), so a run claimed meanwhile is never cancelled.
+    Only runs a rule could cancel are read: those of deployments with a max lateness, and
+    the scheduled slots of deployments that do not catch up on all of them. A claim calls
+    this, so a backlog of runs started by hand or by automations costs it nothing.
     """
+    could_cancel = or_(
+        DeploymentRow.max_lateness_seconds.is_not(None),
+        and_(FlowRunRow.schedule_id.is_not(None), DeploymentRow.catchup != CatchUp.ALL),
+    )
     query = (
         select(FlowRunRow, DeploymentRow, ScheduleRow)
         .join(DeploymentRow, DeploymentRow.id == FlowRunRow.deployment_id)
         .outerjoin(ScheduleRow, ScheduleRow.id == FlowRunRow.schedule_id)
-        .where(FlowRunRow.state == S.SCHEDULED, FlowRunRow.scheduled_start <= now)
+        .where(FlowRunRow.state == S.SCHEDULED, FlowRunRow.scheduled_start <= now, could_cancel)
         .order_by(FlowRunRow.scheduled_start)
         .with_for_update(of=FlowRunRow, skip_locked=True)
     )

@@ -169,6 +169,8 @@ async def upsert_deployment(session: AsyncSession, body: schemas.DeploymentCreat
         values[key] = masking.restore(values[key], getattr(deployment, key, None), key)
     if pool is not None:
         jobs.validate_variables(pool.base_job_template, values["job_variables"])
+    if values.get("concurrency_limit") is not None:
+        await pools.lock_limits(session, pool.id if pool else None)
     if deployment is None:
         deployment = DeploymentRow(flow_id=flow.id, name=body.name)
         session.add(deployment)
@@ -227,6 +229,8 @@ async def update_deployment(
     from dockyard.server import jobs
 
     values = body.model_dump(exclude_unset=True)
+    if values.get("concurrency_limit") is not None:
+        await pools.lock_limits(session, deployment.work_pool_id)
     if "work_queue_name" in values:
         pool = (
             await session.get(WorkPoolRow, deployment.work_pool_id)

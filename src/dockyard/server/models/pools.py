@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,14 +66,31 @@ def _unknown_pool(name: str) -> NotFound:
     )
 
 
-async def read_pool(session: AsyncSession, name: str, *, lock: bool = False) -> WorkPoolRow:
+async def read_pool(
+    session: AsyncSession, name: str, *, lock: bool | Literal["key share"] = False
+) -> WorkPoolRow:
+    """The pool named ``name``, its row locked ``FOR UPDATE`` (``lock=True``) or ``FOR KEY
+    SHARE`` (PostgreSQL; what a claim takes when no limit applies)."""
     query = select(WorkPoolRow).where(WorkPoolRow.name == name)
-    if lock:
+    if lock == "key share":
+        query = query.with_for_update(read=True, key_share=True)
+    elif lock:
         query = query.with_for_update()
+    if lock:  # the row as it is now, not as this session last saw it
+        query = query.execution_options(populate_existing=True)
     pool = await session.scalar(query)
     if pool is None:
         raise _unknown_pool(name)
     return pool
+
+
+async def lock_limits(session: AsyncSession, pool_id: uuid.UUID | None) -> None:
+    """Before a limit of the pool, of one of its queues or deployments is set: wait for
+    the claims in flight that counted on none (see :func:`dockyard.server.dispatch.lock_pool`)."""
+    if pool_id is not None:
+        await session.execute(
+            select(WorkPoolRow.id).where(WorkPoolRow.id == pool_id).with_for_update()
+        )
 
 
 async def create_pool(session: AsyncSession, body: schemas.WorkPoolCreate) -> WorkPoolRow:
@@ -105,7 +123,7 @@ async def create_pool(session: AsyncSession, body: schemas.WorkPoolCreate) -> Wo
 async def update_pool(
     session: AsyncSession, name: str, body: schemas.WorkPoolUpdate
 ) -> WorkPoolRow:
-    pool = await read_pool(session, name)
+    pool = await read_pool(session, name, lock=True)  # waits for claims in flight (limits)
     session.info["wake"] = True  # a resumed pool or a raised limit may free runs to claim
     values = body.model_dump(exclude_unset=True)
     if "base_job_template" in values and values["base_job_template"] is not None:
@@ -175,6 +193,8 @@ async def _make_room(session: AsyncSession, pool: WorkPoolRow, priority: int) ->
 async def create_queue(
     session: AsyncSession, pool: WorkPoolRow, body: schemas.WorkQueueCreate
 ) -> WorkQueueRow:
+    if body.concurrency_limit is not None:
+        await lock_limits(session, pool.id)
     queues = await list_queues(session, pool)
     if any(q.name == body.name for q in queues):
         raise Conflict(
@@ -201,9 +221,11 @@ async def create_queue(
 async def update_queue(
     session: AsyncSession, pool: WorkPoolRow, name: str, body: schemas.WorkQueueUpdate
 ) -> WorkQueueRow:
+    values = body.model_dump(exclude_unset=True)
+    if values.get("concurrency_limit") is not None:
+        await lock_limits(session, pool.id)
     queue = await read_queue(session, pool, name)
     session.info["wake"] = True
-    values = body.model_dump(exclude_unset=True)
     if values.get("priority") is not None and values["priority"] != queue.priority:
         queue.priority = 0  # out of the way while the others make room
         await session.flush()
