@@ -21,8 +21,11 @@ from dockyard.server.ui.pages import (
     flows,
     pool_create,
     pools,
+    run_list,
+    run_logs,
     runs,
     secrets,
+    task_runs,
     variables,
 )
 from dockyard.settings import Settings
@@ -44,7 +47,8 @@ def build(state: State, settings: Settings) -> FastAPI:
     ui.mount("/static", StaticFiles(directory=STATIC), name="static")
     ui.include_router(auth_pages.router)
     # the create form's route comes before the pool pages' `/work-pools/{name}`
-    pages = (dashboard, pool_create, pools, custom_run, deployments, runs, flows, variables)
-    for module in (*pages, secrets, artifacts, concurrency_limits, automations):
+    pages = (dashboard, pool_create, pools, custom_run, deployments, run_list, run_logs, runs)
+    more = (task_runs, flows, variables, secrets, artifacts, concurrency_limits, automations)
+    for module in (*pages, *more):
         ui.include_router(module.router)
     return ui

@@ -38,13 +38,20 @@ RANGES = {
 
 
 def when() -> Any:
-    """A run's time: when it started, else when it is (or was) due, else its creation."""
-    return func.coalesce(FlowRunRow.start_time, FlowRunRow.scheduled_start, FlowRunRow.created)
+    """A run's time: when it started, else when it ended (a run cancelled before its start
+    belongs with the past, not with the upcoming runs), else when it is (or was) due, else
+    its creation."""
+    return func.coalesce(
+        FlowRunRow.start_time, FlowRunRow.end_time, FlowRunRow.scheduled_start, FlowRunRow.created
+    )
 
 
 @dataclass(frozen=True)
 class RunFilter:
-    """The flow-run list's filters, as given in its query string."""
+    """The flow-run list's filters, as given in its query string.
+
+    ``state``: one state, ``LATE``, or several states joined by commas (``FAILED,CRASHED``).
+    """
 
     state: str = ""
     flow: str = ""
@@ -60,17 +67,22 @@ class RunFilter:
                 FlowRunRow.state == S.SCHEDULED,
                 FlowRunRow.scheduled_start < now - runs.LATE_AFTER,
             )
-        elif self.state in S.__members__:
-            query = query.where(FlowRunRow.state == self.state)
+        elif self.states:
+            query = query.where(FlowRunRow.state.in_(self.states))
         if self.flow:
             query = query.where(FlowRow.slug == slug(self.flow))
         if self.deployment:
-            query = query.where(DeploymentRow.name == self.deployment)
+            query = query.where(deployment_matches(self.deployment))
         if self.deployment_id:
             query = query.where(FlowRunRow.deployment_id == self.deployment_id)
         if self.pool:
             query = query.where(WorkPoolRow.name == self.pool)
         return self._in_range(query, now)
+
+    @property
+    def states(self) -> list[str]:
+        """The states asked for (none: any state)."""
+        return [s for s in self.state.split(",") if s in S.__members__]
 
     def _in_range(self, query: Any, now: datetime) -> Any:
         if self.range == "upcoming":
@@ -91,7 +103,8 @@ async def list_runs(
 
 
 async def state_counts(session: AsyncSession, since: datetime) -> dict[str, int]:
-    """How many runs (by state) started, or were due, since ``since`` (and not later than now)."""
+    """How many runs (by state) have their time (:func:`when`) since ``since`` and not later
+    than now: what the run list shows for each state over that range."""
     rows = await session.execute(
         select(FlowRunRow.state, func.count())
         .where(when() >= since, when() <= utcnow())
@@ -110,13 +123,17 @@ class Failing:
 
 
 async def failing_deployments(session: AsyncSession, since: datetime, limit: int) -> list[Failing]:
-    """Deployments with runs that ended FAILED or CRASHED since ``since``, most failures first."""
+    """Deployments with FAILED or CRASHED runs since ``since``, most failures first.
+
+    A run counts by the same time as the run list's filters (:func:`when`), so a
+    deployment's count is what ``/runs?deployment_id=…&state=FAILED,CRASHED`` lists.
+    """
     last = func.max(FlowRunRow.end_time)
     rows = await session.execute(
         select(DeploymentRow.id, FlowRow.name, DeploymentRow.name, func.count(), last)
         .join(FlowRunRow, FlowRunRow.deployment_id == DeploymentRow.id)
         .join(FlowRow, FlowRow.id == DeploymentRow.flow_id)
-        .where(FlowRunRow.state.in_(FAILED), FlowRunRow.end_time >= since)
+        .where(FlowRunRow.state.in_(FAILED), when() >= since, when() <= utcnow())
         .group_by(DeploymentRow.id, FlowRow.name, DeploymentRow.name)
         .order_by(func.count().desc(), last.desc())
         .limit(limit)
@@ -199,3 +216,42 @@ async def run_counts_by_flow(
         .group_by(FlowRunRow.flow_id)
     )
     return Counter(dict(rows.all()))
+
+
+def deployment_matches(text: str) -> Any:
+    """Whether a run's deployment is the one typed as the UI shows it: the start of
+    ``FLOW/NAME`` or of ``NAME``, in any case (``etl/night``, ``Nightly``)."""
+    typed = text.strip().lower()
+    shown = func.lower(FlowRow.name + "/" + DeploymentRow.name)
+    return shown.startswith(typed, autoescape=True) | func.lower(DeploymentRow.name).startswith(
+        typed, autoescape=True
+    )
+
+
+async def count_runs_upto(session: AsyncSession, filters: RunFilter, at_most: int) -> int:
+    """How many runs ``list_runs`` would list, counting no further than ``at_most`` (a page
+    that refreshes itself every few seconds must not count a million rows each time)."""
+    listed = filters.apply(runs.joined()).order_by(None).limit(at_most).subquery()
+    return int(await session.scalar(select(func.count()).select_from(listed)) or 0)
+
+
+async def deployment_names(session: AsyncSession, limit: int = 500) -> list[str]:
+    """``FLOW/NAME`` of deployments, for the run list's deployment box to suggest."""
+    rows = await session.execute(
+        select(FlowRow.name, DeploymentRow.name)
+        .join(FlowRow, FlowRow.id == DeploymentRow.flow_id)
+        .order_by(FlowRow.name, DeploymentRow.name)
+        .limit(limit)
+    )
+    return [f"{flow}/{name}" for flow, name in rows.all()]
+
+
+async def deployment_name(session: AsyncSession, deployment_id: uuid.UUID) -> str | None:
+    """``FLOW/NAME`` of a deployment, or ``None`` if there is none with this id."""
+    row = await session.execute(
+        select(FlowRow.name, DeploymentRow.name)
+        .join(FlowRow, FlowRow.id == DeploymentRow.flow_id)
+        .where(DeploymentRow.id == deployment_id)
+    )
+    found = row.first()
+    return f"{found[0]}/{found[1]}" if found else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,14 +34,24 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# Under this many hours a span keeps its minutes: "in 1 h 58 min" is not "in 2 h" when the
+# next run of a schedule is what a person is waiting for.
+MINUTES_UNTIL_HOURS = 6
+
+
 def _span(seconds: float) -> str:
-    if seconds < 60:
-        return f"{int(seconds)} s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86400)} d"
+    """A length of time rounded to the nearest unit that still matters: ``"42 s"``,
+    ``"7 min"``, ``"1 h 58 min"``, ``"9 h"``, ``"3 d"``."""
+    if round(seconds) < 60:
+        return f"{round(seconds)} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < MINUTES_UNTIL_HOURS * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    hours = round(seconds / 3600)
+    return f"{hours} h" if hours < 48 else f"{round(seconds / 86400)} d"
 
 
 def ago(moment: datetime | None) -> str:
@@ -103,6 +114,39 @@ def level_name(level: int) -> str:
     return "DEBUG"
 
 
+TRACEBACK_START = "Traceback (most recent call last):"
+SUMMARY_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A state message or a task run's error, split for showing: one line for a header or a
+    table (the exception line of a traceback), and the whole text when it says more."""
+
+    summary: str
+    full: str | None = None
+    traceback: bool = False
+
+
+def failure(message: str | None) -> Failure:
+    """Split ``message``: a traceback is summed up by its exception line (``ValueError:
+    boom``, which the engine writes before it, and a bare traceback ends with), another text
+    of several lines by its first; a one-line message is its own summary."""
+    text = (message or "").strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) <= 1 and len(text) <= SUMMARY_CHARS:
+        return Failure(text)
+    has_traceback = TRACEBACK_START in text
+    if has_traceback:
+        head = text.split(TRACEBACK_START, 1)[0].strip()
+        summary = head.splitlines()[0] if head else lines[-1].strip()
+    else:
+        summary = lines[0].strip()
+    if len(summary) > SUMMARY_CHARS:
+        summary = summary[: SUMMARY_CHARS - 1].rstrip() + "…"
+    return Failure(summary, text, has_traceback)
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     import jinja2
@@ -123,6 +167,7 @@ def environment() -> jinja2.Environment:
         status_label=status_label,
         css=css_name,
         level_name=level_name,
+        failure=failure,
     )
     env.globals.update(version=__version__, duration=duration)
     return env

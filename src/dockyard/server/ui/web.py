@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dockyard._values import text_problem
@@ -301,9 +302,29 @@ async def _page_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+# what a page's path parameter names, for the 404 page of a value that cannot be one
+PATH_NOUNS = {"run_id": "flow run", "task_run_id": "task run"}
+EXAMPLE_ID = "0f5c3a52-8a1e-4b7c-9d3e-2f6a1b4c5d6e"
+
+
+async def _bad_path(request: Request, exc: Exception) -> Response:
+    """A path parameter of the wrong type (``/runs/not-a-uuid``) names nothing: the 404 page,
+    saying what was not found, instead of the API's JSON 422."""
+    assert isinstance(exc, RequestValidationError)
+    names = [str(e["loc"][1]) for e in exc.errors() if tuple(e.get("loc", ()))[:1] == ("path",)]
+    if not names:
+        error = PageError(400, "Bad request", "This page cannot read what the address asks for.")
+        return await _page_error(request, error)
+    noun = PATH_NOUNS.get(names[0], names[0].removesuffix("_id").replace("_", " "))
+    value = str(request.path_params.get(names[0], ""))[:100]
+    detail = f"There is no {noun} with the id “{value}”: a {noun}'s id looks like {EXAMPLE_ID}."
+    return await _page_error(request, PageError(404, f"{noun.capitalize()} not found", detail))
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(PageError, _page_error)
+    app.add_exception_handler(RequestValidationError, _bad_path)
 
 
 def start_session(

@@ -20,6 +20,13 @@ from dockyard.server.ui.web import UI, Paged, PageError, Posted, found, paged, r
 router = APIRouter(include_in_schema=False)
 
 LAST_RUNS = 6
+UPCOMING_SHOWN = 8
+COUNT_AT_MOST = 1_000
+
+
+def upcoming_runs(deployment_id: uuid.UUID) -> queries.RunFilter:
+    """A deployment's runs still to start: SCHEDULED, not due yet (a cancelled one is over)."""
+    return queries.RunFilter(deployment_id=deployment_id, state="SCHEDULED", range="upcoming")
 
 
 @router.get("/deployments")
@@ -58,9 +65,9 @@ async def deployment_page(deployment_id: uuid.UUID, ui: UI) -> Response:
         row = await read_deployment(session, deployment_id)
         deployment = await flows.deployment_schema(session, row, ui.settings.worker_offline_seconds)
         template = await pool_template(session, row)
-        upcoming = await queries.list_runs(
-            session, queries.RunFilter(deployment_id=row.id, range="upcoming"), limit=8
-        )
+        upcoming_filter = upcoming_runs(row.id)
+        upcoming = await queries.list_runs(session, upcoming_filter, limit=UPCOMING_SHOWN)
+        upcoming_count = await queries.count_runs_upto(session, upcoming_filter, COUNT_AT_MOST)
         recent = await queries.list_runs(
             session,
             queries.RunFilter(deployment_id=row.id),
@@ -73,6 +80,8 @@ async def deployment_page(deployment_id: uuid.UUID, ui: UI) -> Response:
         deployment=deployment,
         job_variables=masking.mask_variables(deployment.job_variables, template),
         upcoming=upcoming,
+        upcoming_count=upcoming_count,
+        count_at_most=COUNT_AT_MOST,
         page=page,
         notice=_NOTICES.get(ui.request.query_params.get("done", "")),
     )

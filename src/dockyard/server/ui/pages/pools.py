@@ -13,14 +13,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
 from dockyard._names import path_segment
+from dockyard.schemas import StateType as S
 from dockyard.server import masking
 from dockyard.server.models import flows, pools
 from dockyard.server.tables import WorkPoolRow, WorkQueueRow
-from dockyard.server.ui import queries
+from dockyard.server.ui import queries, rendering
 from dockyard.server.ui.web import UI, Paged, PageError, Posted, Ui, found, paged, redirect
 from dockyard.settings import Settings
 
 router = APIRouter(include_in_schema=False)
+
+# The Runs tab's state filter: each state, late runs, and the failed and crashed ones together.
+RUN_STATES = {
+    **{str(s): rendering.state_label(s) for s in S},
+    "LATE": "Late",
+    ",".join(queries.FAILED): "Failed or crashed",
+}
+UPCOMING_SHOWN = 5
+# upcoming runs are counted up to here: the tab refreshes itself every few seconds
+COUNT_AT_MOST = 1_000
 
 TABS = {
     "details": "Details",
@@ -129,10 +140,23 @@ async def _workers(ui: Ui, session: AsyncSession, row: WorkPoolRow) -> dict[str,
 
 
 async def _runs(ui: Ui, session: AsyncSession, row: WorkPoolRow) -> dict[str, Any]:
+    """The pool's past and running runs, newest first (filtered by state), and apart from
+    them the next runs due."""
     page: Paged[schemas.FlowRun] = paged(ui)
-    filters = queries.RunFilter(pool=row.name, range="all")
+    state = ui.request.query_params.get("state", "").upper()
+    state = state if state in RUN_STATES else ""
+    filters = queries.RunFilter(pool=row.name, state=state, range="past")
     page.fill(await queries.list_runs(session, filters, limit=page.limit, offset=page.offset))
-    return {"page": page}
+    upcoming = queries.RunFilter(pool=row.name, state=str(S.SCHEDULED), range="upcoming")
+    return {
+        "page": page,
+        "state_filter": state,
+        "states": RUN_STATES,
+        "upcoming": await queries.list_runs(session, upcoming, limit=UPCOMING_SHOWN),
+        "upcoming_count": await queries.count_runs_upto(session, upcoming, COUNT_AT_MOST),
+        "count_at_most": COUNT_AT_MOST,
+        "live_url": ui.url_with(partial="tab"),
+    }
 
 
 async def _deployments(ui: Ui, session: AsyncSession, row: WorkPoolRow) -> dict[str, Any]:

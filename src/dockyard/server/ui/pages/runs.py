@@ -1,12 +1,12 @@
-"""Flow runs: the filterable list, a run's page (live state and logs), Cancel, Run again,
-and Resume for a paused run (a form built from its pause's input schema)."""
+"""A flow run's page (live state, timeline, task runs, logs), Cancel, Run again, and Resume
+for a paused run (a form built from its pause's input schema). The list is in ``run_list``,
+the logs in ``run_logs``."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -19,8 +19,9 @@ from dockyard.schemas import StateType as S
 from dockyard.server import masking, orchestration
 from dockyard.server.errors import ApiError, Conflict
 from dockyard.server.models import flows, pausing, pools, runs
-from dockyard.server.tables import FlowRow, LogRow, TaskRunRow, WorkPoolRow, utcnow
-from dockyard.server.ui import forms, queries
+from dockyard.server.tables import TaskRunRow
+from dockyard.server.ui import forms
+from dockyard.server.ui.pages import run_logs
 from dockyard.server.ui.web import (
     UI,
     Form,
@@ -35,16 +36,15 @@ from dockyard.server.ui.web import (
 
 router = APIRouter(include_in_schema=False)
 
-LOG_BATCH = 500
-# logs may still arrive this long after a run ended (a worker adding a crash trace)
-LOG_GRACE = timedelta(seconds=10)
-FILTER_STATES = [*S.__members__, "LATE"]
 NOTICES = {
     "cancelling": "Cancel requested: the run's worker stops it and it ends Cancelled.",
     "cancelled": "Run cancelled before it started.",
     "not-cancellable": "This run has already ended; there is nothing to cancel.",
     "resumed": "Run resumed.",
 }
+# notices about something still under way, gone once the run is final
+UNDER_WAY = {"cancelling", "resumed"}
+CANCEL_QUESTION = "Cancel this run? Its worker stops it; this cannot be undone."
 INPUT_PREFIX = "input."
 
 
@@ -76,50 +76,16 @@ class ResumeForm:
         return forms.build(self.schema, self.values, INPUT_PREFIX, self.errors, self.typed)
 
 
-def _filters(ui: Ui) -> queries.RunFilter:
-    params = ui.request.query_params
-    deployment_id = params.get("deployment_id", "")
-    try:
-        parsed = uuid.UUID(deployment_id) if deployment_id else None
-    except ValueError:
-        parsed = None
-    return queries.RunFilter(
-        state=params.get("state", "").upper(),
-        flow=params.get("flow", "").strip(),
-        deployment=params.get("deployment", "").strip(),
-        pool=params.get("pool", "").strip(),
-        range=params.get("range", "past") if params.get("range") in queries.RANGES else "past",
-        deployment_id=parsed,
-    )
-
-
-@router.get("/runs")
-async def run_list(ui: UI) -> Response:
-    page: Paged[schemas.FlowRun] = paged(ui)
-    filters = _filters(ui)
-    async with ui.db.read() as session:
-        page.fill(await queries.list_runs(session, filters, limit=page.limit, offset=page.offset))
-        flow_names = await queries.names(session, FlowRow.name)
-        pool_names = await queries.names(session, WorkPoolRow.name)
-    template = "runs/_rows.html" if ui.partial == "rows" else "runs/list.html"
-    return ui.page(
-        template,
-        page=page,
-        filters=filters,
-        states=FILTER_STATES,
-        ranges=queries.RANGES,
-        flow_names=flow_names,
-        pool_names=pool_names,
-    )
-
-
-async def _run(session: AsyncSession, run_id: uuid.UUID) -> schemas.FlowRun:
-    with found():
-        return await runs.run_schema(session, run_id)
-
-
 def is_final(run: schemas.FlowRun) -> bool:
     return run.state in orchestration.FINAL
+
+
+def _notice(ui: Ui, run: schemas.FlowRun) -> tuple[str, str | None]:
+    """The notice an action left (``?done=cancelling``), unless the run has moved on."""
+    done = ui.request.query_params.get("done", "")
+    if done not in NOTICES or (done in UNDER_WAY and is_final(run)):
+        return "", None
+    return done, NOTICES[done]
 
 
 @router.get("/runs/{run_id}")
@@ -132,7 +98,7 @@ async def _show(
 ) -> Response:
     tasks: Paged[schemas.TaskRun] = paged(ui, "tasks")
     async with ui.db.read() as session:
-        run = await _run(session, run_id)
+        run = await run_logs.flow_run(session, run_id)
         if resume is None and run.state == S.PAUSED:
             resume = ResumeForm.fresh(pausing.view(await runs.read_run(session, run_id)))
         if ui.partial == "resume":
@@ -146,22 +112,32 @@ async def _show(
             .offset(tasks.offset)
         )
         tasks.fill([schemas.TaskRun.model_validate(r) for r in rows])
-        context: dict[str, Any] = {"run": run, "states": states, "tasks": tasks}
+        done, notice = _notice(ui, run)
+        context: dict[str, Any] = {
+            "run": run,
+            "states": states,
+            "tasks": tasks,
+            "final": is_final(run),
+            "done": done,
+            "notice": notice,
+            "cancel_question": CANCEL_QUESTION,
+        }
         if ui.partial == "summary":
-            return ui.page("runs/_summary.html", final=is_final(run), **context)
+            return ui.page("runs/_summary.html", **context)
         template = await _pool_template(session, run.work_pool_name)
-        logs = await _logs(session, run_id, 0)
+        log_filter = run_logs.LogFilter.read(ui)
+        batch = await run_logs.read_batch(session, run_id, log_filter)
+        task_choices = await run_logs.task_choices(session, run_id)
     return ui.page(
         "runs/detail.html",
         status=status,
         resume=resume,
-        final=is_final(run),
         job_variables=masking.mask_variables(run.job_variables, template),
-        logs=logs,
-        more=_more_logs(run, logs),
-        after_id=logs[-1].id if logs else 0,
-        notice=NOTICES.get(ui.request.query_params.get("done", "")),
-        **context,
+        task_choices=task_choices,
+        levels=run_logs.LEVELS,
+        fixed_task=None,
+        page_path=f"/runs/{run_id}",
+        **{**context, **run_logs.tail_context(run, batch, log_filter)},
     )
 
 
@@ -172,42 +148,6 @@ async def _pool_template(session: AsyncSession, pool_name: str | None) -> dict[s
         return (await pools.read_pool(session, pool_name)).base_job_template
     except ApiError:
         return {}
-
-
-async def _logs(session: AsyncSession, run_id: uuid.UUID, after_id: int) -> list[schemas.Log]:
-    rows = await session.scalars(
-        select(LogRow)
-        .where(LogRow.flow_run_id == run_id, LogRow.id > after_id)
-        .order_by(LogRow.id)
-        .limit(LOG_BATCH)
-    )
-    return [schemas.Log.model_validate(r) for r in rows]
-
-
-def _more_logs(run: schemas.FlowRun, batch: list[schemas.Log]) -> str | None:
-    """How the log tail asks again: at once (a full batch), every second, or never (done)."""
-    if len(batch) >= LOG_BATCH:
-        return "load"
-    ended_long_ago = run.end_time is not None and utcnow() - run.end_time > LOG_GRACE
-    if is_final(run) and ended_long_ago and not batch:
-        return None
-    return "every 1s"
-
-
-@router.get("/runs/{run_id}/logs")
-async def run_logs(run_id: uuid.UUID, ui: UI) -> Response:
-    """The log lines after ``after_id``, and the poller that asks for the next ones."""
-    after_id = ui.number("after_id", default=0, minimum=0)
-    async with ui.db.read() as session:
-        run = await _run(session, run_id)
-        logs = await _logs(session, run_id, after_id)
-    return ui.page(
-        "runs/_logs.html",
-        run=run,
-        logs=logs,
-        more=_more_logs(run, logs),
-        after_id=logs[-1].id if logs else after_id,
-    )
 
 
 @router.post("/runs/{run_id}/cancel")
