@@ -92,7 +92,13 @@ class Watching(Infrastructure[H]):
         if entry.exit_code is None:
             grace = self.settings.heartbeat_seconds
             if entry.lost_since is not None and now - entry.lost_since > grace:
-                log.warning("%s is no longer this worker's; stopped watching it", entry.label)
+                # the server ended it or moved it on (crashed while this worker was cut
+                # off, and retried elsewhere): its engine stops at its next lease renewal,
+                # and this stops it even if it never renews
+                log.warning(
+                    "%s is no longer this worker's; stopping its %s", entry.label, self.noun
+                )
+                self._halt(entry)
                 self._forget(entry)
             return
         if now < entry.retry_at:
@@ -163,8 +169,14 @@ class Watching(Infrastructure[H]):
         """Stop the infrastructure of a run asked to cancel (once), without waiting for it."""
         if entry.cancelling:
             return
-        entry.cancelling = True
         log.info("cancelling %s: stopping its %s", entry.label, self.noun)
+        self._halt(entry)
+
+    def _halt(self, entry: Launched[H]) -> None:
+        """Stop a run's infrastructure (once), without waiting for it."""
+        if entry.cancelling:
+            return
+        entry.cancelling = True
         task = asyncio.create_task(self._kill(entry))
         self._background.add(task)
         task.add_done_callback(self._background.discard)

@@ -7,7 +7,7 @@ One asyncio loop runs three tasks:
 - watch: every 0.1 s, echo the runs' new output and notice the infrastructure that exited
   (see :mod:`dockyard.workers._watch` and :mod:`dockyard.workers._finish`);
 - heartbeat, on its own timer: keeps the worker (and its pool) READY, renews the leases of
-  the PENDING runs it holds, kills the runs asked to cancel, forgets the runs it lost.
+  the PENDING runs it holds, kills the runs asked to cancel, stops the runs it lost.
 
 Stopping (Ctrl-C, SIGTERM, :meth:`BaseWorker.stop`) stops claiming, hands back claimed runs
 that were not launched, and leaves launched runs to finish under their own lease.
