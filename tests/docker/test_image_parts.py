@@ -12,14 +12,17 @@ import tarfile
 import zipfile
 from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from rich.console import Console
 
 import dockyard
-from dockyard.sdk.deploy import _image_wheel
-from dockyard.sdk.deploy._image_build import included_files, write_archive
+from dockyard import flow
+from dockyard.sdk.deploy import _image_wheel, images
+from dockyard.sdk.deploy._image_build import _layout, included_files, write_archive
 from dockyard.sdk.deploy._image_progress import BuildProgress
+from dockyard.sdk.deploy.deployments import Deployment, _with_image
 from dockyard.sdk.deploy.images import (
     DeploymentImage,
     ImageBuildError,
@@ -27,6 +30,10 @@ from dockyard.sdk.deploy.images import (
     entrypoint_in_image,
     generate_dockerfile,
 )
+from dockyard.settings import Settings
+from dockyard.task_runners import ThreadPoolTaskRunner
+from dockyard_dask import DaskTaskRunner
+from dockyard_ray import RayTaskRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,6 +64,70 @@ def test_generated_dockerfile() -> None:
     assert "COPY context/requirements.txt /tmp/dockyard-requirements.txt" in lines
     assert lines[-2:] == ["WORKDIR /opt/dockyard/flows", "COPY context/ /opt/dockyard/flows/"]
     assert "requirements" not in generate_dockerfile("base", requirements=False)
+
+
+def test_the_generated_dockerfile_installs_extras() -> None:
+    plain = "RUN python -m pip install --no-cache-dir /tmp/dockyard/*.whl && rm -rf /tmp/dockyard"
+    assert plain in generate_dockerfile("base", requirements=False).splitlines()
+    text = generate_dockerfile("base", requirements=False, extras=("dask", "ray"))
+    assert (
+        'RUN python -m pip install --no-cache-dir "$(echo /tmp/dockyard/*.whl)[dask,ray]" '
+        "&& rm -rf /tmp/dockyard"
+    ) in text.splitlines()
+
+
+def test_deployment_image_extras() -> None:
+    image = DeploymentImage("x:1", extras=["ray"], network_mode="host")
+    assert image.extras == ("ray",) and image.build_kwargs == {"network_mode": "host"}
+    wider = image.with_extras("dask", "ray")
+    assert (wider.reference, wider.extras, wider.build_kwargs) == (
+        "x:1",
+        ("dask", "ray"),
+        {"network_mode": "host"},
+    )
+    assert DeploymentImage("x").extras == ()
+    with pytest.raises(ValueError, match="not the name of an extra"):
+        DeploymentImage("x", extras=["dask] && curl evil"])
+
+
+def test_the_generated_dockerfile_follows_the_image_extras(tmp_path: Path) -> None:
+    (tmp_path / "flow.py").write_text("")
+    _, dockerfile, _, extras = _layout(
+        DeploymentImage("x:1", extras=["dask"]), tmp_path, Settings(base_image="base")
+    )
+    assert '"$(echo /tmp/dockyard/*.whl)[dask]"' in extras[dockerfile].decode()
+
+
+def noop() -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("runner", "wanted"),
+    [
+        (None, ()),
+        (ThreadPoolTaskRunner(), ()),
+        (DaskTaskRunner(), ("dask",)),
+        (RayTaskRunner(), ("ray",)),
+    ],
+)
+def test_a_deployment_image_installs_its_task_runners_extra(
+    runner: object, wanted: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[DeploymentImage] = []
+
+    def build(image: DeploymentImage, context: Path, **kwargs: object) -> str:
+        built.append(image)
+        return "x:1"
+
+    monkeypatch.setattr(images, "build_image", build)
+    monkeypatch.chdir(ROOT)
+    pool = SimpleNamespace(
+        name="pool", type="docker", base_job_template={"variables": {"properties": {"image": {}}}}
+    )
+    deployment = Deployment(flow=flow(task_runner=runner)(noop), name="d", work_pool_name="pool")
+    done = _with_image(deployment, pool, "x:1", build=True, push=False)  # type: ignore[arg-type]
+    assert done.image == "x:1" and built[0].extras == wanted
 
 
 def test_entrypoint_in_image(tmp_path: Path) -> None:
@@ -121,6 +192,8 @@ def test_the_wheel_comes_from_the_source_tree(tmp_path: Path) -> None:
         names = archive.namelist()
     assert "dockyard/workers/templates/docker.json" in names
     assert "dockyard/sdk/deploy/images.py" in names
+    # the task runners of the extras, so that an image with `dockyard[dask]` has them
+    assert "dockyard_dask/task_runners.py" in names and "dockyard_ray/context.py" in names
 
 
 def test_an_installed_release_is_packed_again(tmp_path: Path) -> None:

@@ -549,3 +549,16 @@ def test_a_deployment_run_has_its_state_as_a_state() -> None:
     assert failed.state.is_failed() and failed.state != "COMPLETED"
     with pytest.raises(FailedRun, match="boom"):
         failed.state.result()
+
+
+def test_a_failure_raised_again_by_the_sdk_keeps_the_traceback_of_its_worker() -> None:
+    """A task's function that failed in a worker process (or a cluster's worker) is raised
+    again in the flow's process by the SDK itself: its traceback is the worker's, a note."""
+    from dockyard.sdk.runtime.results import describe_failure
+
+    error = ValueError("odd 3")
+    error.add_note('in worker process 4242:\n  File "tasks.py", line 7, in explode')
+    described = describe_failure(error)
+    assert described.startswith("ValueError: odd 3\n\n")
+    assert 'in worker process 4242:\n  File "tasks.py", line 7, in explode' in described
+    assert describe_failure(ValueError("plain")) == "ValueError: plain"

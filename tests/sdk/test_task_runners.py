@@ -1,25 +1,25 @@
 """Task runners: the thread pool (the default), the process pool, and the interface a new
 runner implements.
 
-The process pool's workers import this module to find its tasks, so they are defined at
-its top level.
+The process pool's workers import this module and ``cluster_tasks`` to find their tasks, so
+they are defined at their top level.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import uuid
 from typing import Any, Self
 
 import pytest
+from cluster_tasks import Odd, async_double, explode, flaky, refuse
 
 from _support import RunningServer
 from dockyard import flow, get_logger, get_run_context, task
 from dockyard.futures import TaskFuture
 from dockyard.sdk.runtime.task_runners import prepare_task_run
-from dockyard.states import Failed, State
+from dockyard.states import State
 from dockyard.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from dockyard.utilities.annotations import unmapped
 
@@ -181,40 +181,6 @@ def shout(text: str) -> str:
 def parent_of_two(n: int) -> int:
     shout(str(n))
     return n + 1
-
-
-@task
-def refuse(x: int) -> State:
-    state: State = Failed(message=f"refused {x}")
-    return state
-
-
-class Odd(ValueError):
-    pass
-
-
-@task
-def explode(x: int) -> None:
-    raise Odd(f"odd {x}")
-
-
-@task
-async def async_double(x: int) -> int:
-    await asyncio.sleep(0)
-    return 2 * x
-
-
-@task(retries=2)
-def flaky(path: str) -> int:
-    """Fails until it has been tried three times (counted in a file: each try may run in
-    another worker)."""
-    with open(path, "a+") as counter:
-        counter.write("x")
-        counter.seek(0)
-        tries = len(counter.read())
-    if tries < 3:
-        raise ConnectionError(f"try {tries}")
-    return tries
 
 
 def test_process_pool_tasks_run_in_worker_processes() -> None:

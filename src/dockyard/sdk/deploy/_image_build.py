@@ -69,7 +69,9 @@ def _layout(
     if image.dockerfile == "auto":
         files = included_files(root, GENERATED_DOCKERFILE)
         base = settings.base_image or default_base_image()
-        text = generate_dockerfile(base, requirements="requirements.txt" in files)
+        text = generate_dockerfile(
+            base, requirements="requirements.txt" in files, extras=image.extras
+        )
         return f"{CONTEXT_DIR}/", GENERATED_DOCKERFILE, files, {GENERATED_DOCKERFILE: text.encode()}
     dockerfile, content = _custom_dockerfile(root, image.dockerfile)
     extras = {dockerfile: content} if content is not None else {}

@@ -32,6 +32,8 @@ from dockyard._docker import ImageBuildError
 __all__ = ["dockyard_wheel", "source_tree"]
 
 DIST = "dockyard"
+# the distribution's packages: Dockyard, and the task runners its extras need
+PACKAGES = (DIST, "dockyard_dask", "dockyard_ray")
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # .../dockyard
 SKIPPED_METADATA = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 SOURCE_FILES = ("pyproject.toml", "README.md", "LICENSE")
@@ -125,11 +127,12 @@ def _tree_files(tree: Path) -> Iterator[Path]:
     for name in SOURCE_FILES:
         if (tree / name).is_file():
             yield tree / name
-    for directory, dirs, files in os.walk(tree / "src" / DIST):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if not name.endswith((".pyc", ".pyo")):
-                yield Path(directory) / name
+    for package in PACKAGES:
+        for directory, dirs, files in os.walk(tree / "src" / package):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(files):
+                if not name.endswith((".pyc", ".pyo")):
+                    yield Path(directory) / name
 
 
 def _from_installed(cache: Path) -> Path:
@@ -155,8 +158,8 @@ def _repack(dist: metadata.Distribution, wheel: Path) -> None:
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
         for file in dist.files or []:
             name = file.as_posix()
-            # the package and its metadata; not scripts (made again from entry_points.txt)
-            if not name.startswith((f"{DIST}/", f"{info_dir}/")):
+            # the packages and their metadata; not scripts (made again from entry_points.txt)
+            if not name.startswith((*(f"{package}/" for package in PACKAGES), f"{info_dir}/")):
                 continue
             if "__pycache__" in name or name.endswith(".pyc"):
                 continue

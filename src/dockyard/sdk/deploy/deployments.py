@@ -286,6 +286,8 @@ def _with_image(
             "to a docker pool, or leave out image= to run the flow from where its code lies"
         )
     spec = image if isinstance(image, DeploymentImage) else DeploymentImage(image)
+    if deployment.flow.task_runner is not None:  # `dockyard[dask]` for a DaskTaskRunner
+        spec = spec.with_extras(*deployment.flow.task_runner.extras)
     context = Path.cwd()
     source = deployment.flow.source or locate(deployment.flow)
     file_part, _, function = source.entrypoint.rpartition(":")

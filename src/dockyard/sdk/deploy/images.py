@@ -19,11 +19,14 @@ holds that path), and, with ``dockerfile="auto"``, the Dockerfile it generates (
     COPY ${DOCKYARD_WHEEL} /tmp/dockyard/
     RUN python -m pip install --no-cache-dir /tmp/dockyard/*.whl && rm -rf /tmp/dockyard
 
+(with an extra, such as the Dask task runner's: ``"$(echo /tmp/dockyard/*.whl)[dask]"``).
+
 The Docker SDK and rich are imported only when an image is built or pushed.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +71,7 @@ __all__ = [
 ]
 
 FIX = "start Docker Desktop or `dockerd`, or deploy to a process pool without `image=`"
+EXTRA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True, init=False)
@@ -81,6 +85,8 @@ class DeploymentImage:
             that changes nothing keeps its tag and one that changes something gets a new one.
         dockerfile: ``"auto"`` to generate one, or the path of the project's Dockerfile
             (relative to the build context).
+        extras: extras of the ``dockyard`` distribution the generated Dockerfile installs
+            (``("dask",)``). A deployment adds those of its flow's task runner.
         build_kwargs: passed on to the Docker API's build (``network_mode="host"``,
             ``buildargs={...}``, ``nocache=True``, ``platform=...``).
     """
@@ -88,10 +94,17 @@ class DeploymentImage:
     name: str
     tag: str | None
     dockerfile: str
+    extras: tuple[str, ...]
     build_kwargs: dict[str, Any] = field(hash=False)
 
     def __init__(
-        self, name: str, tag: str | None = None, dockerfile: str = "auto", **build_kwargs: Any
+        self,
+        name: str,
+        tag: str | None = None,
+        dockerfile: str = "auto",
+        *,
+        extras: tuple[str, ...] | list[str] = (),
+        **build_kwargs: Any,
     ) -> None:
         repository, given_tag, digest = split_reference(name.strip())
         if digest:
@@ -103,12 +116,37 @@ class DeploymentImage:
         object.__setattr__(self, "name", repository)
         object.__setattr__(self, "tag", tag or given_tag)
         object.__setattr__(self, "dockerfile", str(dockerfile))
+        object.__setattr__(self, "extras", _extras(extras))
         object.__setattr__(self, "build_kwargs", dict(build_kwargs))
+
+    def with_extras(self, *extras: str) -> DeploymentImage:
+        """A copy of this image that installs ``extras`` too."""
+        return DeploymentImage(
+            self.name,
+            self.tag,
+            self.dockerfile,
+            extras=(*self.extras, *extras),
+            **self.build_kwargs,
+        )
 
     @property
     def reference(self) -> str | None:
         """``name:tag``, or None until a build gives an untagged image its tag."""
         return f"{self.name}:{self.tag}" if self.tag else None
+
+
+def _extras(given: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The extras' names, checked (they are written into a Dockerfile), once each, sorted.
+
+    Raises:
+        ValueError: a name is not one an extra can have.
+    """
+    if isinstance(given, str):
+        given = (given,)
+    for extra in given:
+        if not isinstance(extra, str) or not EXTRA_NAME.fullmatch(extra):
+            raise ValueError(f"{extra!r} is not the name of an extra, such as 'dask' or 'ray'")
+    return tuple(sorted(set(given)))
 
 
 def entrypoint_in_image(entrypoint_file: Path, context: Path) -> str:

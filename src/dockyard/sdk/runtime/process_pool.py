@@ -9,7 +9,9 @@ with what the function returned or raised, and the flow's tracker records them.
 
 A worker finds the function by its module and qualified name (or the module's file), so
 tasks are defined at the top level of a module; their arguments and results must be
-picklable.
+picklable. A runner whose executor pickles with cloudpickle (:attr:`pickles_by_value`)
+sends the task itself instead when a worker could not find it so: one defined in the
+script being run (``__main__``) or inside a function.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
 
 from dockyard.sdk.runtime.context import FLOW_RUN, TASK_RUN, FlowRunContext, TaskRunContext
 from dockyard.sdk.runtime.task_runners import ThreadPoolTaskRunner
@@ -45,6 +47,10 @@ class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
         max_workers: how many worker processes, and task runs at once (default: one per
             CPU).
     """
+
+    # Whether the executor of make_executor() pickles with cloudpickle, which can send a
+    # function's code: then a task a worker cannot import by name is sent by value.
+    pickles_by_value: ClassVar[bool] = False
 
     def __init__(self, max_workers: int | None = None) -> None:
         super().__init__(max_workers)
@@ -89,7 +95,8 @@ class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
         found = self._stand_ins.get(id(task))
         if found is None or found[0] is not task:
             stand_in = copy.copy(task)
-            stand_in.fn = _Body(executor, _reference(task), task.isasync)
+            ref = _reference(task, by_value=self.pickles_by_value)
+            stand_in.fn = _Body(executor, ref, task.isasync)
             found = self._stand_ins[id(task)] = (task, stand_in)
         return found[1]
 
@@ -104,9 +111,13 @@ class _Ref(NamedTuple):
     # the task's class, sent along (pickled by name) so that a worker process can make a
     # task of a bare function without this module importing the definitions' layer
     kind: type
+    # the task, for an executor that pickles it by value (else None)
+    task: Any = None
 
 
 def _locate(ref: _Ref) -> Any:
+    if ref.task is not None:
+        return ref.task
     try:
         found: Any = importlib.import_module(ref.module)
     except ImportError:
@@ -130,8 +141,10 @@ def _load_file(name: str, path: str) -> Any:
     return module
 
 
-def _reference(task: Task[..., Any]) -> _Ref:
-    """Where a worker process finds ``task``'s function.
+def _reference(task: Task[..., Any], *, by_value: bool = False) -> _Ref:
+    """Where a worker process finds ``task``'s function; with ``by_value``, the task itself
+    when a worker could not import it by name (the script's ``__main__`` is another
+    program there).
 
     Raises:
         ValueError: the function cannot be found there (defined inside a function, say).
@@ -140,17 +153,27 @@ def _reference(task: Task[..., Any]) -> _Ref:
     module = getattr(fn, "__module__", None) or "__main__"
     qualname = getattr(fn, "__qualname__", "")
     ref = _Ref(module, qualname, getattr(sys.modules.get(module), "__file__", None), type(task))
+    if by_value and module == "__main__":
+        return ref._replace(task=_bare(task))
     try:
         found = _locate(ref)
     except Exception:
         found = None
     if found is not fn and getattr(found, "fn", None) is not fn:
+        if by_value:
+            return ref._replace(task=_bare(task))
         raise ValueError(
             f"task {task.name!r} cannot run in a worker process: a worker imports its "
             f"function as {module}.{qualname}, which is not it; define the task at the top "
             "level of a module, or run it with ThreadPoolTaskRunner"
         )
     return ref
+
+
+def _bare(task: Task[..., Any]) -> Task[..., Any]:
+    """``task``'s function and name alone, to send by value: its other options (hooks,
+    cache, retries) are used in the flow's process only."""
+    return type(task)(task.fn, name=task.name)
 
 
 class _FlowRunRef(NamedTuple):
@@ -265,6 +288,7 @@ def run_body(job: _Job) -> _Outcome:
 
     from dockyard.sdk.runtime import logs
 
+    logs.install()  # once per process: a cluster's workers are not started by the runner
     fn, task = _function(job.ref)
     tracker = _Collector(job.flow_run.tracked if job.flow_run is not None else False)
     flow_run = _WorkerFlowRun(job.flow_run, job.task_run_name, tracker) if job.flow_run else None

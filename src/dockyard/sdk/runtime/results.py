@@ -86,9 +86,13 @@ def describe_failure(exc: BaseException) -> str:
     head = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     head = clean_text(_hidden(head), MAX_FAILURE_CHARS)
     frames = _user_frames(exc.__traceback__)
-    if frames is None:
+    if frames is not None:
+        trace = "".join(traceback.format_exception(type(exc), exc, frames))
+    else:  # raised again here: its traceback, if any, is a note (from a worker process)
+        trace = "\n".join(str(note) for note in getattr(exc, "__notes__", ()))
+    trace = _hidden(trace).rstrip()
+    if not trace:
         return head
-    trace = _hidden("".join(traceback.format_exception(type(exc), exc, frames))).rstrip()
     if len(trace) > MAX_FAILURE_CHARS:
         half = MAX_FAILURE_CHARS // 2
         skipped = len(trace) - 2 * half

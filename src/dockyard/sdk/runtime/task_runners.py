@@ -26,7 +26,8 @@
 Writing a runner: subclass :class:`TaskRunner` (see its docstring). One that runs the
 functions elsewhere (a cluster) can subclass
 :class:`~dockyard.sdk.runtime.process_pool.ProcessPoolTaskRunner` and override its
-``make_executor()`` to return that cluster's :class:`concurrent.futures.Executor`.
+``make_executor()`` to return that cluster's :class:`concurrent.futures.Executor`, as
+``dockyard_dask.DaskTaskRunner`` and ``dockyard_ray.RayTaskRunner`` do.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import functools
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from dockyard.sdk.runtime.context import FLOW_RUN, FlowRunContext, new_id
 from dockyard.sdk.runtime.futures import FutureList, TaskFuture, result_of
@@ -72,8 +73,13 @@ class TaskRunner(abc.ABC):
       :class:`~dockyard.sdk.runtime.futures.TaskFuture`. :func:`prepare_task_run` gives the callable
       that runs it, in whichever thread of this process calls it.
 
-    :meth:`map` submits one run per element, with :meth:`submit`.
+    :meth:`map` submits one run per element, with :meth:`submit`. A runner that needs an
+    extra of the ``dockyard`` distribution names it in :attr:`extras`.
     """
+
+    #: The extras of the ``dockyard`` distribution the runner needs (``dockyard[dask]``):
+    #: the Dockerfile generated for a deployment of a flow using it installs them.
+    extras: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def duplicate(self) -> Self:
