@@ -296,3 +296,22 @@ def test_a_template_of_any_shape_is_refused_beside_its_field(
         answer = browser.post("/work-pools/new", data=fields)
     assert answer.status_code == 422, answer.text
     assert 'class="field has-error" data-field="template"' in answer.text
+
+
+def test_late_runs_and_a_paused_pool_are_drawn_not_left_to_a_font(
+    server: RunningServer, seeded: dict[str, str], page: Page
+) -> None:
+    """The deployments list draws late runs as Late squares (not grey Scheduled ones), and a
+    paused pool's header draws its icon as SVG: the fonts here lack the pause glyph."""
+    page.goto(f"{server.url}/deployments")
+    report = page.locator('tr[data-deployment="report/daily"]')
+    expect(report.locator(".squares .state-late")).to_have_count(3)
+    expect(report.locator(".squares .state-late").first).to_have_attribute(
+        "title", re.compile(r": Late, ")
+    )
+    with server.client() as client:
+        client.create_work_pool(schemas.WorkPoolCreate(name="resting", type="process"))
+        client.pause_work_pool("resting")
+    page.goto(f"{server.url}/work-pools/resting")
+    expect(page.locator("#pool-header svg.icon-paused").first).to_be_visible()
+    assert "⏸" not in page.locator("#pool-header").inner_text()
