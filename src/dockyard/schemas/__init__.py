@@ -166,7 +166,7 @@ class WorkerStatus(enum.StrEnum):
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(from_attributes=True, extra="forbid")
+    model_config = ConfigDict(from_attributes=True, extra="forbid", defer_build=True)
 
 
 class Response(BaseModel):

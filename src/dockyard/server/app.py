@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -40,6 +41,15 @@ from dockyard.server.models import runs
 from dockyard.server.notify import ListenerTimers
 from dockyard.server.rate_limits import Buckets
 from dockyard.settings import Settings
+
+# The schemas build their validators when first used (defer_build: a faster start). FastAPI
+# silences pydantic's warning that the alias it gives a body or parameter field has no
+# effect on a validator it builds at once; one built later warns the same, as harmlessly.
+warnings.filterwarnings(
+    "ignore",
+    message="The 'alias' attribute with value",
+    category=UserWarning,
+)
 
 
 def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
