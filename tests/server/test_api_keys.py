@@ -165,6 +165,16 @@ def test_a_burst_past_the_rate_answers_429_with_retry_after(server_factory: Serv
         assert anonymous.get("/health").status_code == 200
 
 
+def test_the_schema_lists_429_where_a_key_is_taken_and_rates_are_limited() -> None:
+    from dockyard.server.app import create_app
+
+    for rate, listed in ((100.0, True), (0.0, False)):
+        settings = Settings(server_api_key=BOOTSTRAP, server_rate_limit_per_second=rate)
+        paths = create_app(settings).openapi()["paths"]
+        assert ("429" in paths["/api/work-pools"]["get"]["responses"]) is listed
+        assert "429" not in paths["/api/health"]["get"]["responses"]
+
+
 def test_clients_retry_429_after_retry_after() -> None:
     policy = RetryPolicy(attempts=3)
     create = Call("POST", "/flow-runs", lambda r: r, idempotent=False)

@@ -106,7 +106,8 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
     for module in (*routers, *features):
         app.include_router(module.router, prefix="/api")
     app.router.routes.append(Route("/api/{rest:path}", ApiFallback(app.router.routes)))
-    openapi.install(app, key_required=bool(settings.server_api_key))
+    limited = settings.server_rate_limit_per_second > 0
+    openapi.install(app, key_required=bool(settings.server_api_key), rate_limited=limited)
     app.add_api_route(
         "/docs", api_docs.docs_page(app.openapi, settings.server_api_key), include_in_schema=False
     )

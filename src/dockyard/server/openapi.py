@@ -7,7 +7,8 @@ server answers (the rules below) and with the body every error has
 
 - 400 on every route: a ``Host`` header this server does not answer to (``security``).
 - 401 on every route but the health check, when the server requires its API key; the
-  schema then also declares the key as a bearer security scheme.
+  schema then also declares the key as a bearer security scheme. With per-key rate limits
+  on (``DOCKYARD_SERVER_RATE_LIMIT_PER_SECOND``), 429 on those routes too.
 - 403 and 415 on every write: a write from another site's page, a body that is not JSON.
 - 413 on every route: a body over the server's size limit.
 - 404 on every route with a path parameter: what it names does not exist.
@@ -45,6 +46,7 @@ DESCRIPTIONS = {
     413: "The body is larger than the server takes (DOCKYARD_SERVER_MAX_BODY_BYTES)",
     415: "The body is not JSON: send it with 'Content-Type: application/json'",
     422: "A value was refused: field names it, errors lists every problem",
+    429: "Too many requests with this API key: try again after Retry-After seconds",
 }
 SECURITY_SCHEME = "apiKey"
 API_DESCRIPTION = (
@@ -65,7 +67,7 @@ def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def install(app: FastAPI, *, key_required: bool) -> None:
+def install(app: FastAPI, *, key_required: bool, rate_limited: bool = False) -> None:
     """Make ``app.openapi`` answer the completed schema (built once, at its first call)."""
 
     def openapi() -> Schema:
@@ -77,14 +79,14 @@ def install(app: FastAPI, *, key_required: bool) -> None:
                 description=API_DESCRIPTION,
                 routes=app.routes,
             )
-            complete(schema, key_required=key_required)
+            complete(schema, key_required=key_required, rate_limited=rate_limited)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def complete(schema: Schema, *, key_required: bool) -> None:
+def complete(schema: Schema, *, key_required: bool, rate_limited: bool = False) -> None:
     """Add to ``schema``, as FastAPI made it, what this module's rules say."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for model in (schemas.ErrorBody, schemas.ValidationErrorBody):
@@ -92,11 +94,12 @@ def complete(schema: Schema, *, key_required: bool) -> None:
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             answered = operation.setdefault("responses", {})
-            for status in _statuses(path, method.upper(), operation, key_required=key_required):
+            keyed = key_required and path not in OPEN_PATHS
+            for status in _statuses(method.upper(), operation, keyed=keyed, limited=rate_limited):
                 answered.setdefault(str(status), _answer(status))
             if "422" in answered:  # FastAPI's own body of a 422 is not ours
                 answered["422"] = _answer(422)
-            if key_required and path not in OPEN_PATHS:
+            if keyed:
                 operation["security"] = [{SECURITY_SCHEME: []}]
             operation["responses"] = dict(sorted(answered.items()))
     if key_required:
@@ -112,10 +115,10 @@ def complete(schema: Schema, *, key_required: bool) -> None:
         components.pop(name, None)
 
 
-def _statuses(path: str, method: str, operation: Schema, *, key_required: bool) -> set[int]:
+def _statuses(method: str, operation: Schema, *, keyed: bool, limited: bool) -> set[int]:
     found = {400, 413}
-    if key_required and path not in OPEN_PATHS:
-        found.add(401)
+    if keyed:
+        found |= {401, 429} if limited else {401}
     if method in WRITES:
         found |= {403, 415}
     if any(p.get("in") == "path" for p in operation.get("parameters", ())):
