@@ -195,18 +195,20 @@ async def served_room(session: AsyncSession, deployment_ids: Sequence[uuid.UUID]
 POLLED_EVERY = timedelta(seconds=1)  # how fresh a pool's "last polled" is kept
 
 
-def _limits_of(pool_id: uuid.UUID) -> Any:
-    """Whether a queue or a deployment of the pool has a concurrency limit (a query)."""
-    return select(
-        or_(
-            exists().where(
-                WorkQueueRow.work_pool_id == pool_id, WorkQueueRow.concurrency_limit.is_not(None)
-            ),
-            exists().where(
-                DeploymentRow.work_pool_id == pool_id, DeploymentRow.concurrency_limit.is_not(None)
-            ),
-        )
+async def _limited(session: AsyncSession, pool: WorkPoolRow) -> bool:
+    """Whether a concurrency limit applies to the pool's runs: its own, or one of a queue or
+    a deployment of it."""
+    if pool.concurrency_limit is not None:
+        return True
+    of_pool = (
+        exists().where(
+            WorkQueueRow.work_pool_id == pool.id, WorkQueueRow.concurrency_limit.is_not(None)
+        ),
+        exists().where(
+            DeploymentRow.work_pool_id == pool.id, DeploymentRow.concurrency_limit.is_not(None)
+        ),
     )
+    return bool(await session.scalar(select(or_(*of_pool))))
 
 
 async def lock_pool(session: AsyncSession, name: str) -> tuple[WorkPoolRow, bool]:
@@ -219,18 +221,14 @@ async def lock_pool(session: AsyncSession, name: str) -> tuple[WorkPoolRow, bool
     the lock was awaited); a limit set in between makes this claim take ``FOR UPDATE``
     after all (two such claims may deadlock: PostgreSQL ends one, and it is tried again).
     """
-    if session.get_bind().dialect.name == "sqlite":  # one writer at a time anyway
-        pool = await pools.read_pool(session, name)
-        return pool, pool.concurrency_limit is not None or bool(
-            await session.scalar(_limits_of(pool.id))
-        )
     pool = await pools.read_pool(session, name)
-    if pool.concurrency_limit is not None or await session.scalar(_limits_of(pool.id)):
-        return await pools.read_pool(session, name, lock=True), True
-    pool = await pools.read_pool(session, name, lock="key share")
-    if pool.concurrency_limit is not None or await session.scalar(_limits_of(pool.id)):
-        return await pools.read_pool(session, name, lock=True), True
-    return pool, False
+    if session.get_bind().dialect.name == "sqlite":  # one writer at a time anyway
+        return pool, await _limited(session, pool)
+    if not await _limited(session, pool):
+        pool = await pools.read_pool(session, name, lock="key share")
+        if not await _limited(session, pool):
+            return pool, False
+    return await pools.read_pool(session, name, lock=True), True
 
 
 async def upsert_worker(
