@@ -22,6 +22,7 @@ from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, Self
 
 from dockyard.exceptions import DockyardError
+from dockyard.sdk.runtime.process_pool import call_name, calls_in_flight
 from dockyard.task_runners import ProcessPoolTaskRunner
 
 if TYPE_CHECKING:
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DaskTaskRunner"]
 
-# Task runs in flight in the flow's process, per thread of the cluster when the run starts:
-# enough that workers never wait for the next call to arrive.
-IN_FLIGHT_PER_THREAD = 4
-MIN_IN_FLIGHT = 32
 # A LocalCluster's scheduler listens on 127.0.0.1; its dashboard too (the next free port
 # when this one is taken)
 LOCAL_DASHBOARD = "127.0.0.1:8787"
@@ -137,7 +134,7 @@ class DaskTaskRunner(ProcessPoolTaskRunner):
     def _thread_count(self) -> int:
         client = self._client
         threads = sum(client.nthreads().values()) if client is not None else 0
-        return max(MIN_IN_FLIGHT, IN_FLIGHT_PER_THREAD * threads)
+        return calls_in_flight(threads)
 
     def shutdown(self, *, wait: bool = True, cancel: bool = False) -> None:
         """Stop the runner, then close its client, and the cluster if it started one."""
@@ -186,8 +183,7 @@ class _DaskExecutor(Executor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         # the key names the task run on the dashboard (Dask groups keys by their prefix)
-        name = str(getattr(args[0], "task_run_name", "") if args else "")
-        name = name or getattr(fn, "__name__", "call")
+        name = call_name(fn, args)
         call = self._calls.submit(fn, *args, key=f"{name}-{uuid.uuid4().hex}", **kwargs)
         self._pending.add(call)
         outcome: Future[Any] = Future()

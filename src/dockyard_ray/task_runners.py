@@ -22,15 +22,11 @@ from concurrent.futures import wait as _wait_for
 from typing import Any, Self
 
 from dockyard.exceptions import DockyardError
+from dockyard.sdk.runtime.process_pool import call_name, calls_in_flight
 from dockyard.task_runners import ProcessPoolTaskRunner
 from dockyard_ray.context import current_remote_options
 
 __all__ = ["RayTaskRunner"]
-
-# Task runs in flight in the flow's process, per CPU of the cluster when the run starts:
-# enough that workers never wait for the next call to arrive.
-IN_FLIGHT_PER_CPU = 4
-MIN_IN_FLIGHT = 32
 
 
 class RayTaskRunner(ProcessPoolTaskRunner):
@@ -70,7 +66,7 @@ class RayTaskRunner(ProcessPoolTaskRunner):
         import ray
 
         cpus = int(ray.cluster_resources().get("CPU", 0))
-        return max(MIN_IN_FLIGHT, IN_FLIGHT_PER_CPU * cpus)
+        return calls_in_flight(cpus)
 
     def shutdown(self, *, wait: bool = True, cancel: bool = False) -> None:
         """Stop the runner, then leave Ray (ended if this runner's process started it and no
@@ -140,8 +136,7 @@ class _RayExecutor(Executor):
             if remote is None:  # made once: Ray exports a remote function when first called
                 remote = self._remote[fn] = ray.remote(fn)
         # the task run's name, shown by Ray's dashboard and state API
-        name = str(getattr(args[0], "task_run_name", "") if args else "")
-        name = name or getattr(fn, "__name__", "call")
+        name = call_name(fn, args)
         options = {"name": name, **current_remote_options()}
         ref = remote.options(**options).remote(*args, **kwargs)
         call: Future[Any] = ref.future()

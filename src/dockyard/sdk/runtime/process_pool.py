@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from dockyard.sdk.tasks import Task
     from dockyard.settings import Settings
 
-__all__ = ["ProcessPoolTaskRunner", "run_body"]
+__all__ = ["ProcessPoolTaskRunner", "call_name", "calls_in_flight", "run_body"]
 
 
 class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
@@ -183,6 +183,24 @@ class _FlowRunRef(NamedTuple):
     settings: Settings
     tracked: bool
     flow_kind: type  # the flow's class, as _Ref.kind
+
+
+# Task runs a cluster's runner keeps in flight, per worker thread or CPU of the cluster when
+# the run starts, and at least: enough that workers never wait for the next call to arrive.
+IN_FLIGHT_PER_WORKER = 4
+MIN_IN_FLIGHT = 32
+
+
+def calls_in_flight(workers: int) -> int:
+    """How many task runs a runner on a cluster of ``workers`` threads (or CPUs) keeps going."""
+    return max(MIN_IN_FLIGHT, IN_FLIGHT_PER_WORKER * workers)
+
+
+def call_name(fn: Callable[..., Any], args: tuple[Any, ...]) -> str:
+    """The name of a call an executor is given: its task run's (the :class:`_Job` it carries),
+    else the function's; what a cluster's dashboard shows."""
+    name = str(getattr(args[0], "task_run_name", "") if args else "")
+    return name or getattr(fn, "__name__", "call")
 
 
 class _Job(NamedTuple):
