@@ -237,21 +237,18 @@ async def count_runs_upto(session: AsyncSession, filters: RunFilter, at_most: in
 
 async def deployment_names(session: AsyncSession, limit: int = 500) -> list[str]:
     """``FLOW/NAME`` of deployments, for the run list's deployment box to suggest."""
-    rows = await session.execute(
-        select(FlowRow.name, DeploymentRow.name)
-        .join(FlowRow, FlowRow.id == DeploymentRow.flow_id)
-        .order_by(FlowRow.name, DeploymentRow.name)
-        .limit(limit)
-    )
-    return [f"{flow}/{name}" for flow, name in rows.all()]
+    query = _full_names().order_by(FlowRow.name, DeploymentRow.name).limit(limit)
+    return [f"{flow}/{name}" for flow, name in (await session.execute(query)).all()]
 
 
 async def deployment_name(session: AsyncSession, deployment_id: uuid.UUID) -> str | None:
     """``FLOW/NAME`` of a deployment, or ``None`` if there is none with this id."""
-    row = await session.execute(
-        select(FlowRow.name, DeploymentRow.name)
-        .join(FlowRow, FlowRow.id == DeploymentRow.flow_id)
-        .where(DeploymentRow.id == deployment_id)
-    )
-    found = row.first()
+    found = (await session.execute(_full_names().where(DeploymentRow.id == deployment_id))).first()
     return f"{found[0]}/{found[1]}" if found else None
+
+
+def _full_names() -> Any:
+    """A select of deployments' flow names and names (``FLOW/NAME`` as the UI shows them)."""
+    return select(FlowRow.name, DeploymentRow.name).join(
+        FlowRow, FlowRow.id == DeploymentRow.flow_id
+    )
