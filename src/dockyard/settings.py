@@ -75,6 +75,9 @@ class Settings:
     database_pool_size: int = 10
     database_max_overflow: int = 20
     database_pool_timeout_seconds: float = 30.0
+    # how long a new connection or one statement may take before the database counts as
+    # gone and the request is answered 503 (migrations at start are not bounded)
+    database_statement_timeout_seconds: float = 15.0
     # while a replica's LISTEN connection is down, its long-polls look again this often
     server_listen_fallback_seconds: float = 1.0
     # dispatch

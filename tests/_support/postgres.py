@@ -25,8 +25,7 @@ from _support.servers import free_port
 INSTALL_HINT = "PostgreSQL binaries not found: apt-get install postgresql"
 
 _SERVER_OPTIONS = (
-    "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-    "-c full_page_writes=off -c max_connections=200"
+    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
 )
 
 
@@ -50,6 +49,7 @@ class PostgresCluster:
     base: Path
     port: int
     run_as: list[str]
+    host: str = "127.0.0.1"
     _names: Iterator[int] = field(default_factory=itertools.count)
 
     @property
@@ -68,7 +68,7 @@ class PostgresCluster:
         """Create an empty database and return its SQLAlchemy URL (asyncpg driver)."""
         name = f"dockyard_{os.getpid()}_{next(self._names)}"
         self._run("createdb", "-h", str(self.sockdir), "-p", str(self.port), "-U", "postgres", name)
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{name}"
+        return f"postgresql+asyncpg://postgres@{self.host}:{self.port}/{name}"
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
@@ -104,8 +104,13 @@ def _owner() -> tuple[list[str], int, int] | None:
     return ([runuser, "-u", "postgres", "--"], user.pw_uid, user.pw_gid) if runuser else None
 
 
-def start_postgres_cluster() -> PostgresCluster:
-    """Initialise and start a cluster; skips (by hand) or fails (CI) when PostgreSQL is absent."""
+def start_postgres_cluster(
+    host: str = "127.0.0.1", prefix: tuple[str, ...] = ()
+) -> PostgresCluster:
+    """Initialise and start a cluster; skips (by hand) or fails (CI) when PostgreSQL is absent.
+
+    It listens on ``host``; ``prefix`` runs its commands elsewhere (``ip netns exec NS``, for
+    a database on a host of the test's own)."""
     bindir = find_bindir()
     owner = _owner()
     require(bindir is not None and owner is not None, INSTALL_HINT)
@@ -115,7 +120,9 @@ def start_postgres_cluster() -> PostgresCluster:
     # must stay short (about 100 bytes at most).
     base = Path(tempfile.mkdtemp(prefix="dockyard-pg-", dir="/tmp" if run_as else None))
     os.chown(base, uid, gid)
-    cluster = PostgresCluster(bindir=bindir, base=base, port=0, run_as=run_as)
+    cluster = PostgresCluster(
+        bindir=bindir, base=base, port=0, run_as=[*prefix, *run_as], host=host
+    )
     try:
         cluster._run(
             "initdb",
@@ -129,6 +136,9 @@ def start_postgres_cluster() -> PostgresCluster:
             "--no-sync",
         )
         _make_owned_dir(cluster.sockdir, uid, gid)
+        if host != "127.0.0.1":  # clients on the other end of its own link get in too
+            with (cluster.datadir / "pg_hba.conf").open("a") as hba:
+                hba.write("host all all samenet trust\n")
         _start(cluster)
     except BaseException:
         cluster.stop()
@@ -146,7 +156,10 @@ def _start(cluster: PostgresCluster, attempts: int = 3) -> None:
     error: subprocess.CalledProcessError | None = None
     for _ in range(attempts):
         cluster.port = free_port()
-        options = f"-k {cluster.sockdir} -p {cluster.port} {_SERVER_OPTIONS}"
+        options = (
+            f"-k {cluster.sockdir} -p {cluster.port} -c listen_addresses={cluster.host} "
+            f"{_SERVER_OPTIONS}"
+        )
         try:
             cluster._run(
                 "pg_ctl",

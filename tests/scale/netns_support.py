@@ -45,6 +45,16 @@ class Namespace:
         """Take the namespace's side of the link down: nothing gets in or out."""
         ip("-n", self.name, "link", "set", self.ns_if, "down")
 
+    def black_hole(self) -> None:
+        """Drop, without a word, everything the namespace sends to the test's namespace: the
+        other side's packets get in but no answer comes out, so its connections neither
+        fail nor get refused; they wait (a host that vanished, a split network). With the
+        link down instead, the host side loses its carrier and fails at once."""
+        ip("-n", self.name, "route", "add", "blackhole", f"{self.host_ip}/32")
+
+    def lift_black_hole(self) -> None:
+        ip("-n", self.name, "route", "del", "blackhole", f"{self.host_ip}/32")
+
     def restore(self) -> None:
         ip("-n", self.name, "link", "set", self.ns_if, "up")
         # taking the link down dropped the route through it

@@ -63,6 +63,7 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
                 settings.database_pool_size,
                 settings.database_max_overflow,
                 settings.database_pool_timeout_seconds,
+                settings.database_statement_timeout_seconds,
             ),
             listener_timers=ListenerTimers(fallback=settings.server_listen_fallback_seconds),
         )

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.pool import NullPool
 
 from dockyard.server import leadership
 from dockyard.server.migrations import HEAD_REVISION
@@ -73,12 +74,15 @@ _GONE = frozenset(
 @dataclass(frozen=True)
 class PoolSize:
     """PostgreSQL connections one server process keeps (``size``) and may open beyond them
-    under load (``overflow``), and how long a request waits for one (``timeout`` seconds)
-    before it is answered 503."""
+    under load (``overflow``), how long a request waits for one (``timeout`` seconds) before
+    it is answered 503, and how long for a new connection or one statement's answer
+    (``statement_timeout``) before the database counts as gone (a host that vanished drops
+    packets: without a bound, a request would wait for TCP to give up, many minutes)."""
 
     size: int = 10
     overflow: int = 20
     timeout: float = 30.0
+    statement_timeout: float = 15.0
 
 
 def unreachable(exc: BaseException) -> bool:
@@ -113,6 +117,12 @@ def unreachable(exc: BaseException) -> bool:
     return False
 
 
+def outage(exc: BaseException) -> str:
+    """What an outage's error says, for a log line: its message, or (a timeout says nothing)
+    its kind."""
+    return str(exc) or type(exc).__name__
+
+
 class Database:
     """Engines and sessions for one database URL."""
 
@@ -143,6 +153,10 @@ class Database:
                 max_overflow=pool.overflow,
                 pool_timeout=pool.timeout,
                 pool_pre_ping=True,
+                connect_args={
+                    "timeout": pool.statement_timeout,
+                    "command_timeout": pool.statement_timeout,
+                },
             )
             self.read_engine = self.write_engine
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
@@ -289,11 +303,20 @@ class Database:
         """
         if await self.current_revision() == HEAD_REVISION:
             return False
-        async with self.write_engine.begin() as conn:
-            if not self.is_sqlite:
+        if self.is_sqlite:
+            async with self.write_engine.begin() as conn:
+                await conn.run_sync(_migrate)
+            return True
+        # a migration's statements (an index on a large table) and the wait for another
+        # replica's migration may take longer than requests are allowed: no statement bound
+        engine = create_async_engine(self.url, poolclass=NullPool)
+        try:
+            async with engine.begin() as conn:
                 # several replicas may start at once: one migrates, the others wait
                 await leadership.lock(conn, leadership.Job.MIGRATE)
-            await conn.run_sync(_migrate)
+                await conn.run_sync(_migrate)
+        finally:
+            await engine.dispose()
         return True
 
 

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard.schemas import CatchUp
 from dockyard.schemas import StateType as S
 from dockyard.server import leadership, orchestration, schedules
-from dockyard.server.db import Database, unreachable
+from dockyard.server.db import Database, outage, unreachable
 from dockyard.server.errors import Invalid
 from dockyard.server.names import run_name
 from dockyard.server.tables import DeploymentRow, FlowRunRow, ScheduleRow, utcnow
@@ -282,6 +282,6 @@ async def scheduler_loop(db: Database, settings: Settings, interval: float = 10.
             if not unreachable(exc):
                 log.exception("scheduler failed; retrying in %.1f s", interval)
             else:  # an outage is expected, and said once per pass without a traceback
-                log.warning("scheduler: the database is unreachable (%s); retrying", exc)
+                log.warning("scheduler: the database is unreachable (%s); retrying", outage(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(db.schedules_changed.wait(), interval)

@@ -30,7 +30,7 @@ from sqlalchemy import select
 
 from dockyard.schemas import StateType as S
 from dockyard.server import metrics, orchestration
-from dockyard.server.db import Database, unreachable
+from dockyard.server.db import Database, outage, unreachable
 from dockyard.server.models import pausing
 from dockyard.server.tables import FlowRunRow, utcnow
 
@@ -90,7 +90,7 @@ async def reaper_loop(db: Database, interval: float, *, grace: float) -> None:
                 log.warning(
                     "lease reaper: the database is unreachable (%s); it resumes %.0f s after "
                     "the database answers again",
-                    exc,
+                    outage(exc),
                     grace,
                 )
                 await _database_back(db, interval)

@@ -29,7 +29,7 @@ from sqlalchemy import delete
 
 from dockyard.server import retention
 from dockyard.server.automations import delivery, evaluation, performing
-from dockyard.server.db import Database, unreachable
+from dockyard.server.db import Database, outage, unreachable
 from dockyard.server.models.events import Bells, announce_not_ready, bells_for
 from dockyard.server.notify import PostgresListener
 from dockyard.server.tables import AutomationActionRow, AutomationBucketRow, utcnow
@@ -95,7 +95,7 @@ async def _guarded(what: str, step: Callable[[], Awaitable[int]]) -> int:
         raise
     except Exception as exc:
         if unreachable(exc):  # an outage is expected: said without a traceback
-            log.warning("%s: the database is unreachable (%s); trying again", what, exc)
+            log.warning("%s: the database is unreachable (%s); trying again", what, outage(exc))
         else:
             log.exception("%s failed; trying again", what)
         return -1
