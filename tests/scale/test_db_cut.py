@@ -12,6 +12,7 @@ in its first attempt, none crashed, none ran twice. Needs root and ``ip``.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import time
@@ -76,22 +77,27 @@ def test_a_database_cut_loses_nothing(tmp_path: Path) -> None:
             DOCKYARD_HEARTBEAT_SECONDS="1",
             PYTHONUNBUFFERED="1",
         )
+        key = secrets.token_urlsafe(24)
         server_env = {
             **env,
             "DOCKYARD_DATABASE_URL": cluster.new_database(),
+            "DOCKYARD_SERVER_API_KEY": key,
             # a statement unanswered for 3 s: the database is gone (15 s by default)
             "DOCKYARD_DATABASE_STATEMENT_TIMEOUT_SECONDS": "3",
         }
-        server = Replica(tmp_path / "server", server_env, host=far.host_ip, args=("--insecure",))
+        server = Replica(tmp_path / "server", server_env, host=far.host_ip)
         server.port = free_port(far.host_ip)
         worker: Worker | None = None
         try:
             server.start()
-            with httpx.Client(base_url=server.api_url, trust_env=False, timeout=120) as http:
+            headers = {"Authorization": f"Bearer {key}"}
+            with httpx.Client(
+                base_url=server.api_url, trust_env=False, timeout=120, headers=headers
+            ) as http:
                 ids = _setup(http, tmp_path, ledger)
                 command = [*far.prefix, *CLI, "worker", "start", "--pool", "cut"]
                 worker = Worker(tmp_path / "worker.log", [*command, "--limit", "2"], env)
-                worker.env = {**env, "DOCKYARD_API_URL": server.api_url}
+                worker.env = {**env, "DOCKYARD_API_URL": server.api_url, "DOCKYARD_API_KEY": key}
                 worker.start()
                 _cut_while_running(http, db_host, ids, ledger)
                 wait_until(

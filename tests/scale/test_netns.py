@@ -11,6 +11,7 @@ token) without ever finishing. Needs root and ``ip``.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 from collections import Counter
@@ -110,17 +111,18 @@ def test_a_cut_worker_loses_its_runs_once(
             DOCKYARD_HEARTBEAT_SECONDS="0.5",
             PYTHONUNBUFFERED="1",
         )
-        # A non-loopback address needs a key or --insecure. The key is left out while the
-        # scoped keys an engine gets refuse it GET /api/version (see docs/proof.md); the
-        # bind address is an allowed Host by itself.
-        server_env = {**env, "DOCKYARD_DATABASE_URL": database_url}
-        server = Replica(tmp_path / "server", server_env, host=near.host_ip, args=("--insecure",))
+        # A non-loopback address needs a key: the bootstrap admin key here, from which each
+        # worker hands its engines scoped keys. The bind address is an allowed Host by itself.
+        key = secrets.token_urlsafe(24)
+        server_env = {**env, "DOCKYARD_DATABASE_URL": database_url, "DOCKYARD_SERVER_API_KEY": key}
+        server = Replica(tmp_path / "server", server_env, host=near.host_ip)
         server.port = free_port(near.host_ip)
         workers: list[Worker] = []
         try:
             server.start()
-            worker_env = {**env, "DOCKYARD_API_URL": server.api_url}
-            with httpx.Client(base_url=server.api_url, trust_env=False) as http:
+            worker_env = {**env, "DOCKYARD_API_URL": server.api_url, "DOCKYARD_API_KEY": key}
+            headers = {"Authorization": f"Bearer {key}"}
+            with httpx.Client(base_url=server.api_url, trust_env=False, headers=headers) as http:
                 _run_the_cut(http, near, far, workers, worker_env, tmp_path, ledger)
         finally:
             for worker in workers:
