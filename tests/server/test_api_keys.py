@@ -147,6 +147,27 @@ def test_keys_are_open_until_one_exists_then_hashed_revocable_and_used(
 
 
 @sqlite_only
+def test_the_schema_and_docs_follow_the_first_key_made(server_factory: ServerFactory) -> None:
+    server = server_factory()  # no bootstrap key
+    base = server.api_url.removesuffix("/api")
+    with httpx.Client(base_url=server.api_url, timeout=30.0) as http:
+        before = http.get("/openapi.json").json()
+        assert "security" not in before["paths"]["/api/work-pools"]["get"]
+        assert "401" not in before["paths"]["/api/work-pools"]["get"]["responses"]
+        assert httpx.get(f"{base}/docs", follow_redirects=False).status_code == 200
+
+        admin = _create(http, "root", "admin")
+        assert http.get("/openapi.json").status_code == 401
+        after = http.get("/openapi.json", headers=_bearer(admin["key"])).json()
+        operation = after["paths"]["/api/work-pools"]["get"]
+        assert operation["security"] and "401" in operation["responses"]
+        assert "bearer" in str(after["components"]["securitySchemes"]).lower()
+        assert "security" not in after["paths"]["/api/health"]["get"]
+    docs = httpx.get(f"{base}/docs", follow_redirects=False)
+    assert docs.status_code == 303 and docs.headers["location"].startswith("/login")
+
+
+@sqlite_only
 def test_a_burst_past_the_rate_answers_429_with_retry_after(server_factory: ServerFactory) -> None:
     server = server_factory(
         DOCKYARD_SERVER_API_KEY=BOOTSTRAP,

@@ -33,22 +33,28 @@ METHODS = ("get", "post", "put", "patch", "delete")
 Schema = dict[str, Any]
 
 
-def docs_page(openapi: Callable[[], Schema], api_key: str | None) -> Callable[..., Any]:
-    """The route of ``/docs``: ``openapi`` gives the schema, rendered once, at first need."""
-    rendered: list[str] = []
+def docs_page(api_key: str | None) -> Callable[..., Any]:
+    """The route of ``/docs``: the schema as the server is now (``app.state.openapi``: keys
+    are required from the first one made on), rendered once for each, at first need."""
+    rendered: dict[bool, str] = {}
 
     async def docs(request: Request) -> Response:
         # the UI's login, imported with the page as the UI's modules are (not at start)
         from dockyard.server.ui.auth import SESSION_COOKIE, Guard
 
-        guard = Guard.from_api_key(api_key)
+        state = request.app.state
+        guard = getattr(state, "ui_guard", None)  # made when the UI is first asked for
+        if guard is None:
+            guard = Guard.from_api_key(api_key, getattr(state, "api_keys", None))
+        await guard.prepare()
         if not guard.session_valid(request.cookies.get(SESSION_COOKIE)):
             return RedirectResponse(
                 "/login?next=%2Fdocs", 303, headers={"cache-control": "no-store"}
             )
-        if not rendered:
-            rendered.append(render(openapi(), key_required=guard.login_required))
-        return HTMLResponse(rendered[0], headers=HEADERS)
+        keyed = guard.login_required
+        if keyed not in rendered:
+            rendered[keyed] = render(await request.app.state.openapi(request), key_required=keyed)
+        return HTMLResponse(rendered[keyed], headers=HEADERS)
 
     return docs
 

@@ -93,7 +93,7 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
     app = FastAPI(
         title="Dockyard",
         version=__version__,
-        openapi_url="/api/openapi.json",
+        openapi_url=None,  # served by openapi.install: it follows the keys made
         docs_url=None,  # our own page below: FastAPI's loads its files from a CDN
         redoc_url=None,
         lifespan=lifespan,
@@ -106,11 +106,11 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
     features = (secrets, artifacts, concurrency_limits, events, automations, api_keys)
     for module in (*routers, *features):
         app.include_router(module.router, prefix="/api")
-    app.router.routes.append(Route("/api/{rest:path}", ApiFallback(app.router.routes)))
     limited = settings.server_rate_limit_per_second > 0
     openapi.install(app, key_required=bool(settings.server_api_key), rate_limited=limited)
+    app.router.routes.append(Route("/api/{rest:path}", ApiFallback(app.router.routes)))
     app.add_api_route(
-        "/docs", api_docs.docs_page(app.openapi, settings.server_api_key), include_in_schema=False
+        "/docs", api_docs.docs_page(settings.server_api_key), include_in_schema=False
     )
     figures = server_metrics.install(app, cache_seconds=settings.server_metrics_cache_seconds)
     ui.mount(app, settings)  # after the API: its routes match first

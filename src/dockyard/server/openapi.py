@@ -25,8 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from dockyard import schemas
@@ -49,6 +50,7 @@ DESCRIPTIONS = {
     429: "Too many requests with this API key: try again after Retry-After seconds",
 }
 SECURITY_SCHEME = "apiKey"
+OPENAPI_PATH = "/api/openapi.json"
 API_DESCRIPTION = (
     "Dockyard's REST API. Every status a route can answer is listed with its body; every "
     "error's body is an ErrorBody (a 422's a ValidationErrorBody). A method a path does not "
@@ -68,10 +70,13 @@ def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def install(app: FastAPI, *, key_required: bool, rate_limited: bool = False) -> None:
-    """Make ``app.openapi`` answer the completed schema (built once, at its first call)."""
+    """Make ``app.openapi`` answer the completed schema (built once, at its first call), and
+    serve ``/api/openapi.json``: the schema for the server as it is now, which requires keys
+    from the first key made through the API on, even without a bootstrap key."""
+    built: dict[bool, Schema] = {}
 
-    def openapi() -> Schema:
-        if app.openapi_schema is None:
+    def schema_for(keyed: bool) -> Schema:
+        if keyed not in built:
             schema = get_openapi(
                 title=app.title,
                 version=app.version,
@@ -79,11 +84,20 @@ def install(app: FastAPI, *, key_required: bool, rate_limited: bool = False) -> 
                 description=API_DESCRIPTION,
                 routes=app.routes,
             )
-            complete(schema, key_required=key_required, rate_limited=rate_limited)
-            app.openapi_schema = schema
-        return app.openapi_schema
+            complete(schema, key_required=keyed, rate_limited=rate_limited)
+            built[keyed] = schema
+        return built[keyed]
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    async def current(request: Request) -> Schema:
+        keys = getattr(request.app.state, "api_keys", None)
+        return schema_for(key_required or (keys is not None and await keys.required()))
+
+    async def served(request: Request) -> JSONResponse:
+        return JSONResponse(await current(request))
+
+    app.openapi = lambda: schema_for(key_required)  # type: ignore[method-assign]
+    app.state.openapi = current
+    app.add_api_route(OPENAPI_PATH, served, include_in_schema=False)
 
 
 def complete(schema: Schema, *, key_required: bool, rate_limited: bool = False) -> None:
