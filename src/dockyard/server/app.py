@@ -109,9 +109,7 @@ def create_app(settings: Settings, *, bind_host: str = "127.0.0.1") -> FastAPI:
     limited = settings.server_rate_limit_per_second > 0
     openapi.install(app, key_required=bool(settings.server_api_key), rate_limited=limited)
     app.router.routes.append(Route("/api/{rest:path}", ApiFallback(app.router.routes)))
-    app.add_api_route(
-        "/docs", api_docs.docs_page(settings.server_api_key), include_in_schema=False
-    )
+    app.add_api_route("/docs", api_docs.docs_page(settings.server_api_key), include_in_schema=False)
     figures = server_metrics.install(app, cache_seconds=settings.server_metrics_cache_seconds)
     ui.mount(app, settings)  # after the API: its routes match first
     # the last added runs first: errors, Host header, key, then what a request may carry
