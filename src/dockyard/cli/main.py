@@ -31,7 +31,7 @@ app = typer.Typer(
     name="dockyard",
     help="Dockyard: run Python flows on work pools, served or deployed.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -75,7 +75,8 @@ def _help_defaults(group: typer.Typer) -> dict[str, Any]:
     """Return a default map giving every command's ``--help`` the default False.
 
     Without a default, typer coerces the unset ``--help`` of each parent group through a
-    pydantic adapter, importing pydantic (~0.1 s) even to print a subcommand's help.
+    pydantic adapter, importing pydantic (~0.1 s) even to print a subcommand's help (or to
+    answer a shell's completion request). The root's completion options get one too.
     """
     defaults: dict[str, Any] = {"help": False}
     for command in group.registered_commands:
@@ -90,8 +91,11 @@ def _help_defaults(group: typer.Typer) -> dict[str, Any]:
 def main() -> None:
     """Run the command line; a DockyardError prints a readable message and exits 1, or 2
     (a usage error, like a bad option) when it is a setting's value that does not fit."""
+    defaults = {**_help_defaults(app), "install_completion": False, "show_completion": False}
     try:
-        app(default_map=_help_defaults(app))
+        # one name however it was started (`python -m dockyard.cli.main` too): the shell
+        # completion scripts call `dockyard` and answer to _DOCKYARD_COMPLETE
+        app(prog_name="dockyard", default_map=defaults)
     except DockyardError as error:
         from dockyard.cli._output import print_error
 
