@@ -64,10 +64,32 @@ def ago(moment: datetime | None) -> str:
     return f"{_span(seconds)} ago" if seconds > 0 else f"in {_span(-seconds)}"
 
 
+# How a time is written in UTC on the server; dockyard.js writes the same in the browser's
+# time zone (its own zone's name in place of "UTC").
+TIME_STYLES = {
+    "datetime": "%Y-%m-%d %H:%M:%S UTC",
+    "time": "%H:%M:%S UTC",
+    "log": "%H:%M:%S.%f",  # cut to the millisecond below
+}
+
+
+def utc_text(moment: datetime, style: str = "datetime") -> str:
+    """``"2026-12-02 10:11:12 UTC"``, ``"10:11:12 UTC"`` (``time``) or ``"10:11:12.345"``
+    (``log``: a log line's time)."""
+    text = moment.astimezone(UTC).strftime(TIME_STYLES[style])
+    return text[:12] if style == "log" else text
+
+
 def when(moment: datetime | None) -> str:
+    """``"2026-12-02 10:11:12 UTC"``, or ``"—"`` for no time: the text of a tooltip."""
     if moment is None:
         return "—"
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return utc_text(moment)
+
+
+def iso(moment: datetime) -> str:
+    """``"2026-12-02T10:11:12.345Z"``: the ``datetime`` attribute of a ``<time>``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def duration(start: datetime | None, end: datetime | None) -> str:
@@ -161,6 +183,8 @@ def environment() -> jinja2.Environment:
     env.filters.update(
         ago=ago,
         when=when,
+        iso=iso,
+        utc_text=utc_text,
         pretty_json=pretty_json,
         interval=interval,
         state_label=state_label,

@@ -6,7 +6,12 @@
       keyboard on a page that refreshes every second. Before each swap we note which element
       inside the swapped part had focus (by id, else by what it is: tag, link, form, text)
       and which <details> (with an id) were open; after the swap we put both back.
-   2. A form with data-confirm="question" asks it before posting (Cancel a run). */
+   2. A form with data-confirm="question" asks it before posting (Cancel a run).
+   3. Times are written in UTC by the server (<time data-local="datetime|time|log">); here they
+      are shown in the browser's time zone, at load and in every part htmx swaps in. The UTC
+      time stays in the tooltip (title), and relative times ("3 min ago") are left alone.
+   4. A part that scrolls (a wide table, a long JSON block, the logs) and holds nothing a
+      keyboard can reach gets tabindex="0", so that it can be focused and scrolled. */
 (function () {
   "use strict";
 
@@ -91,6 +96,94 @@
     }
     focusOn(found);
   });
+
+  var formats = {};
+
+  function formatter(style) {
+    if (!formats[style]) {
+      var options = {
+        hour: "2-digit",
+        minute: "2-digit",
+        second: "2-digit",
+        hourCycle: "h23",
+        numberingSystem: "latn",
+      };
+      if (style === "datetime") {
+        options.year = "numeric";
+        options.month = "2-digit";
+        options.day = "2-digit";
+      }
+      if (style === "log") {
+        options.fractionalSecondDigits = 3;
+      } else {
+        options.timeZoneName = "short";
+      }
+      formats[style] = new Intl.DateTimeFormat(undefined, options);
+    }
+    return formats[style];
+  }
+
+  // the layout of the server's UTC text (2026-12-02 10:11:12 UTC), in the local zone
+  function localText(date, style) {
+    var part = {};
+    formatter(style).formatToParts(date).forEach(function (p) {
+      part[p.type] = p.value;
+    });
+    var text = part.hour + ":" + part.minute + ":" + part.second;
+    if (style === "log") {
+      return text + "." + part.fractionalSecond;
+    }
+    if (style === "datetime") {
+      text = part.year + "-" + part.month + "-" + part.day + " " + text;
+    }
+    return text + " " + part.timeZoneName;
+  }
+
+  function within(root, selector) {
+    var found = Array.prototype.slice.call(root.querySelectorAll(selector));
+    return root.matches && root.matches(selector) ? [root].concat(found) : found;
+  }
+
+  function showLocalTimes(root) {
+    within(root, "time[data-local]").forEach(function (el) {
+      var style = el.getAttribute("data-local");
+      var date = new Date(el.getAttribute("datetime"));
+      if (isNaN(date.getTime()) || ["datetime", "time", "log"].indexOf(style) < 0) {
+        return;
+      }
+      el.textContent = localText(date, style);
+    });
+  }
+
+  var SCROLLERS = ".table-wrap, pre, .logs";
+
+  function reachScrollers(root) {
+    within(root, SCROLLERS).forEach(function (el) {
+      var scrolls = el.scrollWidth > el.clientWidth || el.scrollHeight > el.clientHeight;
+      if (scrolls && !el.hasAttribute("tabindex") && !el.querySelector(FOCUSABLE)) {
+        el.setAttribute("tabindex", "0");
+      }
+    });
+  }
+
+  function enhance(root) {
+    showLocalTimes(root);
+    reachScrollers(root);
+  }
+
+  // htmx:load comes for the page and for every element a swap adds, whatever the swap style
+  document.addEventListener("htmx:load", function (event) {
+    enhance(event.target);
+  });
+  enhance(document.body);
+  // a <details> opened later: its blocks are measured once they show (toggle does not bubble)
+  document.addEventListener(
+    "toggle",
+    function (event) {
+      reachScrollers(event.target);
+    },
+    true
+  );
 
   document.addEventListener("submit", function (event) {
     var question = event.target.getAttribute("data-confirm");
