@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -15,7 +16,12 @@ from dockyard.server.tables import Base
 
 
 def _diff(conn: Connection) -> list[object]:
-    return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
+    # SQLite cannot reflect an index on an expression (ix_flow_runs_when): the comparison
+    # leaves those out there, and tests/server/test_ui_charts_unit.py checks them instead
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
+        warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression")
+        return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
 
 
 def test_migrations_build_the_tables_in_code(db_url: str) -> None:

@@ -21,6 +21,7 @@ def pages(ids: dict[str, str]) -> dict[str, str]:
         "work-pools": "/work-pools",
         "work-pool-new": "/work-pools/new",
         "work-pool-details": "/work-pools/my-docker-pool",
+        "work-pool-limited": "/work-pools/local",  # its slots chart draws the limit
         "work-pool-queues": "/work-pools/local/queues",
         "work-pool-workers": "/work-pools/local/workers",
         "work-pool-runs": "/work-pools/local/runs",

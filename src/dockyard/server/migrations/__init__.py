@@ -1,3 +1,3 @@
 """Schema migrations (Alembic). ``HEAD_REVISION`` must name the newest revision."""
 
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"

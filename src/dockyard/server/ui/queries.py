@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import (
+    bindparam,
+    case,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import schemas
@@ -21,9 +33,15 @@ from dockyard.server.tables import (
     DeploymentRow,
     FlowRow,
     FlowRunRow,
+    FlowRunStateRow,
+    LogRow,
+    TaskRunRow,
+    UTCDateTime,
     WorkPoolRow,
+    run_time,
     utcnow,
 )
+from dockyard.server.ui import gantt
 
 FAILED = [str(S.FAILED), str(S.CRASHED)]
 RANGES = {
@@ -40,10 +58,8 @@ RANGES = {
 def when() -> Any:
     """A run's time: when it started, else when it ended (a run cancelled before its start
     belongs with the past, not with the upcoming runs), else when it is (or was) due, else
-    its creation."""
-    return func.coalesce(
-        FlowRunRow.start_time, FlowRunRow.end_time, FlowRunRow.scheduled_start, FlowRunRow.created
-    )
+    its creation. Indexed (``ix_flow_runs_when``): ranges of it are read off the index."""
+    return run_time()
 
 
 @dataclass(frozen=True)
@@ -252,3 +268,260 @@ def _full_names() -> Any:
     return select(FlowRow.name, DeploymentRow.name).join(
         FlowRow, FlowRow.id == DeploymentRow.flow_id
     )
+
+
+# ---------------------------------------------------------------- task timeline
+
+
+async def gantt_spans(
+    session: AsyncSession, run_id: uuid.UUID, *, order: str, limit: int, now: datetime
+) -> tuple[list[gantt.Span], int]:
+    """The task runs and subflow runs of a run that started, for its timeline: the first
+    ``limit`` of them by start (or the longest, ``order="duration"``; one still running
+    lasts until ``now``), each with its attempts' history; and how many there are (counted
+    up to ``gantt.COUNT_AT_MOST``).
+
+    As many queries whatever their number, each reading only the columns the chart needs:
+    the bars (task runs and subflow runs in one query), their count when there are more than
+    ``limit``, the retry lines of the task runs that were retried (a task run is recorded
+    once, when it ends: :func:`gantt.retry_history`), and the states of the subflow runs.
+    """
+    task_runs = select(
+        literal_column("'task'").label("kind"),
+        *(getattr(TaskRunRow, c) for c in ("id", "name", "state", "start_time", "end_time")),
+        TaskRunRow.attempts,
+        TaskRunRow.cached,
+    ).where(TaskRunRow.flow_run_id == run_id, TaskRunRow.start_time.is_not(None))
+    subflow_runs = select(
+        literal_column("'subflow'"),
+        *(getattr(FlowRunRow, c) for c in ("id", "name", "state", "start_time", "end_time")),
+        FlowRunRow.attempt,
+        false(),
+    ).where(FlowRunRow.parent_flow_run_id == run_id, FlowRunRow.start_time.is_not(None))
+    both = union_all(task_runs, subflow_runs).subquery()
+    by: list[Any] = [both.c.start_time, both.c.id]
+    if order == "duration":
+        ended = func.coalesce(both.c.end_time, literal(now, UTCDateTime()))
+        by.insert(0, _seconds_between(session, both.c.start_time, ended).desc())
+    rows = (await session.execute(select(both).order_by(*by).limit(limit + 1))).all()
+    total = len(rows)
+    if total > limit:
+        rows, counted = rows[:limit], union_all(task_runs, subflow_runs).limit(gantt.COUNT_AT_MOST)
+        total = int(await session.scalar(select(func.count()).select_from(counted.subquery())) or 0)
+    retries = await _retry_lines(session, run_id, [r for r in rows if r.kind == "task"])
+    states = await _subflow_states(session, [r.id for r in rows if r.kind == "subflow"])
+    spans = []
+    for r in rows:
+        history = tuple(states.get(r.id, ()))
+        if r.id in retries:
+            history = gantt.retry_history(r.start_time, r.end_time, r.state, retries[r.id])
+        spans.append(
+            gantt.Span(
+                id=r.id,
+                name=r.name,
+                state=r.state,
+                start=r.start_time,
+                end=r.end_time,
+                kind=r.kind,
+                attempts=r.attempts,
+                cached=bool(r.cached),
+                history=history,
+            )
+        )
+    return spans, total
+
+
+def _seconds_between(session: AsyncSession, start: Any, end: Any) -> Any:
+    if session.get_bind().dialect.name == "sqlite":  # times are text there
+        return (func.julianday(end) - func.julianday(start)) * 86400.0
+    return func.extract("epoch", end - start)
+
+
+async def _retry_lines(
+    session: AsyncSession, run_id: uuid.UUID, task_runs: Sequence[Any]
+) -> dict[uuid.UUID, list[tuple[datetime, str]]]:
+    """The engine's lines about the failed attempts of the task runs that were retried."""
+    retried = [t.id for t in task_runs if t.attempts > 1]
+    found: dict[uuid.UUID, list[tuple[datetime, str]]] = defaultdict(list)
+    if not retried:
+        return found
+    expected = sum(t.attempts - 1 for t in task_runs if t.attempts > 1)
+    rows = await session.execute(
+        select(LogRow.task_run_id, LogRow.timestamp, LogRow.message)
+        .where(
+            LogRow.flow_run_id == run_id,
+            LogRow.task_run_id.in_(retried),
+            LogRow.level == logging.WARNING,
+            LogRow.message.like(gantt.RETRY_LIKE),
+        )
+        .order_by(LogRow.id)
+        .limit(min(expected, gantt.COUNT_AT_MOST))
+    )
+    for task_run_id, timestamp, message in rows.all():
+        if task_run_id is not None:
+            found[task_run_id].append((timestamp, message))
+    return found
+
+
+async def _subflow_states(
+    session: AsyncSession, subflow_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[str, datetime]]]:
+    """The states of subflow runs, in order (their attempts and waits)."""
+    found: dict[uuid.UUID, list[tuple[str, datetime]]] = defaultdict(list)
+    if subflow_ids:
+        rows = await session.execute(
+            select(FlowRunStateRow.flow_run_id, FlowRunStateRow.type, FlowRunStateRow.timestamp)
+            .where(FlowRunStateRow.flow_run_id.in_(list(subflow_ids)))
+            .order_by(FlowRunStateRow.id)
+            .limit(gantt.COUNT_AT_MOST)
+        )
+        for run_id, state, timestamp in rows.all():
+            found[run_id].append((state, timestamp))
+    return found
+
+
+# ---------------------------------------------------------------- charts
+
+
+@functools.cache
+def _per_bucket_query(buckets: int, of_deployment: bool) -> Any:
+    """The statement of :func:`runs_per_bucket`, built once per number of buckets: its
+    edges (``e0`` ...) and deployment are parameters."""
+    edges = [bindparam(f"e{i}", type_=UTCDateTime()) for i in range(buckets + 1)]
+    # bucket numbers written in the statement, not sent as parameters of no type
+    bucket = (
+        case(
+            *((when() < edges[i + 1], literal_column(str(i))) for i in range(buckets - 1)),
+            else_=literal_column(str(buckets - 1)),
+        )
+        if buckets > 1
+        else literal_column("0")
+    )
+    query = select(bucket.label("bucket"), FlowRunRow.state).where(
+        when() >= edges[0], when() <= edges[-1]
+    )
+    if of_deployment:
+        query = query.where(FlowRunRow.deployment_id == bindparam("deployment_id"))
+    rows = query.subquery()
+    # grouped outside: PostgreSQL would not match the CASE's parameters in a GROUP BY
+    return select(rows.c.bucket, rows.c.state, func.count()).group_by(rows.c.bucket, rows.c.state)
+
+
+async def runs_per_bucket(
+    session: AsyncSession,
+    edges: Sequence[datetime],
+    *,
+    deployment_id: uuid.UUID | None = None,
+) -> dict[tuple[int, str], int]:
+    """How many runs, by bucket and state, have their time (:func:`when`) in each bucket:
+    bucket ``i`` runs from ``edges[i]`` to ``edges[i + 1]`` (the last one includes its end).
+
+    Counted in the database, over the range only (``ix_flow_runs_when``, or
+    ``ix_flow_runs_deployment_when`` for one deployment's runs)."""
+    query = _per_bucket_query(len(edges) - 1, deployment_id is not None)
+    params: dict[str, Any] = {f"e{i}": edge for i, edge in enumerate(edges)}
+    if deployment_id is not None:
+        params["deployment_id"] = deployment_id
+    found = await session.execute(query, params)
+    return {(int(bucket), state): count for bucket, state, count in found}
+
+
+async def started_runs(
+    session: AsyncSession,
+    since: datetime,
+    until: datetime,
+    *,
+    limit: int,
+    deployment_id: uuid.UUID | None = None,
+) -> list[Any]:
+    """The latest ``limit`` runs that started between ``since`` and ``until``, newest first:
+    rows of id, name, state, start_time and end_time. (A started run's :func:`when` is its
+    start, so the range is read off the same index as the counts.)"""
+    query = (
+        select(
+            FlowRunRow.id,
+            FlowRunRow.name,
+            FlowRunRow.state,
+            FlowRunRow.start_time,
+            FlowRunRow.end_time,
+        )
+        .where(when() >= since, when() <= until, FlowRunRow.start_time.is_not(None))
+        .order_by(when().desc())
+        .limit(limit)
+    )
+    if deployment_id is not None:
+        query = query.where(FlowRunRow.deployment_id == deployment_id)
+    return list((await session.execute(query)).all())
+
+
+@dataclass(frozen=True)
+class QueueOverTime:
+    """A queue's runs at each moment of a pool's chart: waiting and not late yet, late, and
+    running."""
+
+    scheduled: list[int]
+    late: list[int]
+    running: list[int]
+
+
+@functools.cache
+def _over_time_query(moments: int) -> Any:
+    """The statement of :func:`pool_over_time`, built once per number of moments: the pool,
+    the moments (``t0`` ...) and the times before which a run waiting then is late
+    (``late0`` ...) are parameters."""
+    final = [str(s) for s in orchestration.FINAL]
+    columns = [
+        FlowRunRow.work_queue_id,
+        FlowRunRow.scheduled_start,
+        FlowRunRow.start_time,
+        FlowRunRow.end_time,
+    ]
+    in_pool = FlowRunRow.work_pool_id == bindparam("pool_id")
+    # two reads of ix_flow_runs_pool_state: the runs ended since the first moment, and those
+    # not ended (not final), whatever their age; never the pool's older runs
+    ended = select(*columns).where(
+        in_pool, FlowRunRow.state.in_(final), FlowRunRow.end_time >= bindparam("t0")
+    )
+    not_ended = select(*columns).where(
+        in_pool, FlowRunRow.state.in_([str(s) for s in S if str(s) not in final])
+    )
+    run = union_all(ended, not_ended).subquery()
+    counts = []
+    for i in range(moments):
+        t = bindparam(f"t{i}", type_=UTCDateTime())
+        late_before = bindparam(f"late{i}", type_=UTCDateTime())
+        still_open = or_(run.c.end_time.is_(None), run.c.end_time > t)
+        waiting = (
+            run.c.scheduled_start <= t,
+            or_(run.c.start_time.is_(None), run.c.start_time > t),
+            still_open,
+        )
+        counts += [
+            func.count().filter(*waiting, run.c.scheduled_start >= late_before),
+            func.count().filter(*waiting, run.c.scheduled_start < late_before),
+            func.count().filter(run.c.start_time <= t, still_open),
+        ]
+    return select(run.c.work_queue_id, *counts).group_by(run.c.work_queue_id)
+
+
+async def pool_over_time(
+    session: AsyncSession, pool_id: uuid.UUID, moments: Sequence[datetime]
+) -> dict[uuid.UUID | None, QueueOverTime]:
+    """Per queue of a pool (``None``: runs of no queue), its runs at each of ``moments``.
+
+    Nothing stores how deep a queue was: it is read off the runs' times. A run waits at
+    ``t`` once its scheduled start has come, until it starts or ends (cancelled before its
+    start); it is late once it has waited longer than the late threshold; it runs from its
+    start until its end. Only runs open at some moment count: those that ended after the
+    first moment, and those not ended. All moments are counted in one pass over them.
+    """
+    params: dict[str, Any] = {"pool_id": pool_id}
+    for i, t in enumerate(moments):
+        params[f"t{i}"] = t
+        params[f"late{i}"] = t - runs.LATE_AFTER
+    found = {}
+    for queue_id, *values in await session.execute(_over_time_query(len(moments)), params):
+        found[queue_id] = QueueOverTime(
+            scheduled=list(values[0::3]), late=list(values[1::3]), running=list(values[2::3])
+        )
+    return found

@@ -19,8 +19,8 @@ from dockyard.schemas import StateType as S
 from dockyard.server import masking, orchestration
 from dockyard.server.errors import ApiError, Conflict
 from dockyard.server.models import flows, pausing, pools, runs
-from dockyard.server.tables import TaskRunRow
-from dockyard.server.ui import forms
+from dockyard.server.tables import TaskRunRow, utcnow
+from dockyard.server.ui import forms, gantt, queries
 from dockyard.server.ui.pages import run_logs
 from dockyard.server.ui.web import (
     UI,
@@ -103,6 +103,9 @@ async def _show(
             resume = ResumeForm.fresh(pausing.view(await runs.read_run(session, run_id)))
         if ui.partial == "resume":
             return ui.page("runs/_resume.html", run=run, final=is_final(run), resume=resume)
+        if ui.partial == "gantt":
+            chart = await _gantt(ui, session, run)
+            return ui.page("runs/_gantt.html", run=run, final=is_final(run), gantt=chart)
         states = await runs.states_of(session, run_id)
         rows = await session.scalars(
             select(TaskRunRow)
@@ -128,9 +131,11 @@ async def _show(
         log_filter = run_logs.LogFilter.read(ui)
         batch = await run_logs.read_batch(session, run_id, log_filter)
         task_choices = await run_logs.task_choices(session, run_id)
+        chart = await _gantt(ui, session, run)
     return ui.page(
         "runs/detail.html",
         status=status,
+        gantt=chart,
         resume=resume,
         job_variables=masking.mask_variables(run.job_variables, template),
         task_choices=task_choices,
@@ -138,6 +143,25 @@ async def _show(
         fixed_task=None,
         page_path=f"/runs/{run_id}",
         **{**context, **run_logs.tail_context(run, batch, log_filter)},
+    )
+
+
+async def _gantt(ui: Ui, session: AsyncSession, run: schemas.FlowRun) -> gantt.Chart:
+    """The run's task timeline, its rows in the order asked for (``?gantt=start|duration``;
+    anything else is ``start``)."""
+    order = gantt.order_of(ui.request.query_params.get("gantt"))
+    final = is_final(run)
+    now = (run.end_time if final else None) or utcnow()
+    limit = gantt.MAX_BARS
+    spans, total = await queries.gantt_spans(session, run.id, order=order, limit=limit, now=now)
+    return gantt.layout(
+        spans,
+        now=now,
+        order=order,
+        total=total,
+        origin=run.start_time,
+        until=run.end_time,
+        live=not final,
     )
 
 
