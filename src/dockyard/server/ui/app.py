@@ -17,16 +17,21 @@ from dockyard.server.ui.pages import (
     concurrency_limits,
     custom_run,
     dashboard,
+    deployment_edit,
     deployments,
     flows,
     pool_create,
+    pool_edit,
     pools,
+    queue_forms,
     run_list,
     run_logs,
     runs,
+    schedule_forms,
     secrets,
     task_runs,
     variables,
+    worker_forms,
 )
 from dockyard.settings import Settings
 
@@ -49,6 +54,8 @@ def build(state: State, settings: Settings) -> FastAPI:
     # the create form's route comes before the pool pages' `/work-pools/{name}`
     pages = (dashboard, pool_create, pools, custom_run, deployments, run_list, run_logs, runs)
     more = (task_runs, flows, variables, secrets, artifacts, concurrency_limits, automations)
-    for module in (*pages, *more):
+    # the edit forms' routes come before `/work-pools/{name}/{tab}` and the like
+    editing = (pool_edit, queue_forms, worker_forms, deployment_edit, schedule_forms)
+    for module in (*editing, *pages, *more):
         ui.include_router(module.router)
     return ui

@@ -15,6 +15,7 @@ from dockyard.server.errors import ApiError
 from dockyard.server.models import flows, runs, schedules
 from dockyard.server.tables import DeploymentRow, WorkPoolRow
 from dockyard.server.ui import queries
+from dockyard.server.ui.pages.dashboard import run_charts
 from dockyard.server.ui.web import UI, Paged, PageError, Posted, found, paged, redirect
 
 router = APIRouter(include_in_schema=False)
@@ -74,6 +75,7 @@ async def deployment_page(deployment_id: uuid.UUID, ui: UI) -> Response:
             limit=page.limit,
             offset=page.offset,
         )
+        over_time = await run_charts(ui, session, deployment_id=row.id)
     page.fill(recent)
     return ui.page(
         "deployments/detail.html",
@@ -84,6 +86,7 @@ async def deployment_page(deployment_id: uuid.UUID, ui: UI) -> Response:
         count_at_most=COUNT_AT_MOST,
         page=page,
         notice=_NOTICES.get(ui.request.query_params.get("done", "")),
+        run_charts=over_time,
     )
 
 
@@ -92,6 +95,9 @@ _NOTICES = {
     "resumed": "Deployment resumed.",
     "schedule-paused": "Schedule paused; its runs that had not started were removed.",
     "schedule-resumed": "Schedule resumed.",
+    "saved": "Saved: runs made from now on use the new settings.",
+    "schedule-added": "Schedule added.",
+    "schedule-deleted": "Schedule deleted; its runs that had not started were removed.",
 }
 
 

@@ -3,6 +3,10 @@ edit the whole base job template as JSON: once changed, the JSON is the template
 server's own checks decide; all their refusals are shown at once, each next to the field it
 names. The name follows the API's rule (``WorkPoolCreate``); only the spaces a person may
 have typed around it are dropped first.
+
+The pool's settings part of the form (description, limit, job variable defaults, the JSON
+template) is read here for the edit form too (:mod:`.pool_edit`), from the template the form
+started from: the type's for a new pool, the pool's own for an edit.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ router = APIRouter(include_in_schema=False)
 
 VAR_PREFIX = "var."
 FIELDS_POSTED = "fields_posted"
+FORM_FIELDS = ("name", "type", "description", "concurrency_limit")
 
 
 @dataclass
@@ -36,12 +41,14 @@ class PoolForm:
     """What the form shows: the chosen type, what was typed, and the errors by field."""
 
     type: str
+    base: dict[str, Any]  # the template the form started from, secrets included
     name: str = ""
     description: str = ""
     concurrency_limit: str = ""
     template_text: str = ""
-    template_edited: bool = False  # the JSON differs from the type's: it is the template
+    template_edited: bool = False  # the JSON differs from the one shown: it is the template
     fields_posted: bool = False  # the variables' inputs came with the post (a browser's)
+    editing: bool = False  # an empty secret input keeps the pool's secret default
     values: dict[str, Any] = field(default_factory=dict)
     typed: dict[str, str | None] = field(default_factory=dict)  # the variables' inputs
     errors: dict[str, str] = field(default_factory=dict)
@@ -50,6 +57,15 @@ class PoolForm:
     @property
     def refused(self) -> bool:
         return bool(self.errors or self.var_errors)
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        found = self.base.get("variables", {})
+        return found if isinstance(found, dict) else {}
+
+    def fields(self) -> list[forms.Field]:
+        """The inputs of the template's variables, showing their defaults."""
+        return forms.build(self.variables, self.values, VAR_PREFIX, self.var_errors, self.typed)
 
 
 class _NotCreated(Exception):
@@ -66,35 +82,34 @@ def _template(type_name: str) -> dict[str, Any]:
     return entry["base_job_template"] if entry else {"job_configuration": {}, "variables": {}}
 
 
-def _blank(type_name: str) -> PoolForm:
-    template = _template(type_name)
-    properties = template.get("variables", {}).get("properties", {})
+def blank(type_name: str, base: dict[str, Any]) -> PoolForm:
+    """The form of a pool of ``type_name`` whose template is ``base``, as first shown."""
     return PoolForm(
         type=type_name,
-        template_text=rendering.pretty_json(masking.mask_template(template)),
-        values={k: s["default"] for k, s in properties.items() if "default" in s},
+        base=base,
+        template_text=rendering.pretty_json(masking.mask_template(base)),
+        values=forms.defaults(base.get("variables", {})),
     )
 
 
 def _show(ui: Ui, form: PoolForm, status: int = 200) -> Response:
-    template = _template(form.type)
-    variables = template.get("variables", {})
     entry = worker_types.get(form.type) or {}
-    fields = forms.build(variables, form.values, VAR_PREFIX, form.var_errors, form.typed)
     return ui.page(
         "pools/new.html",
         status=status,
         form=form,
         types=worker_types.known(),
         type_description=entry.get("description", ""),
-        fields=fields,
+        fields=form.fields(),
     )
 
 
 @router.get("/work-pools/new")
 async def new_pool_form(ui: UI) -> Response:
+    forms.admin_only(ui)
     chosen = ui.request.query_params.get("type", "")
-    form = _blank(chosen if chosen in worker_types.known() else _default_type())
+    type_name = chosen if chosen in worker_types.known() else _default_type()
+    form = blank(type_name, _template(type_name))
     form.name = ui.request.query_params.get("name", "")[:100]
     return _show(ui, form)
 
@@ -126,7 +141,7 @@ async def _create(
         try:
             await pools.create_pool(session, check)
         except ApiError as exc:
-            form.errors.setdefault(_form_field(exc.extra.get("field")), exc.detail)
+            forms.api_refusal(exc, form.errors, field_of)
     if form.refused or body is None:
         raise _NotCreated
     return body
@@ -141,31 +156,37 @@ def _name_only(form: PoolForm) -> schemas.WorkPoolCreate | None:
 
 
 def _read(posted: Form) -> PoolForm:
-    form = PoolForm(
-        type=posted.get("type"),
-        name=posted.get("name").strip(),
-        description=posted.get("description").strip(),
-        concurrency_limit=posted.get("concurrency_limit").strip(),
-        template_text=posted.get("template"),
-        fields_posted=posted.optional(FIELDS_POSTED) is not None,
-    )
-    if worker_types.get(form.type) is None:
+    type_name = posted.get("type")
+    if worker_types.get(type_name) is None:
+        form = PoolForm(type=_default_type(), base=_template(_default_type()))
         known = ", ".join(worker_types.known()) or "none installed"
         form.errors["type"] = f"pick a known worker type ({known})"
-        form.type = _default_type()
+        form.name = posted.get("name").strip()
+        form.description = posted.get("description").strip()
+        form.concurrency_limit = posted.get("concurrency_limit").strip()
+        form.template_text = posted.get("template")
         return form
-    variables = _template(form.type).get("variables", {})
-    form.typed = posted.section(VAR_PREFIX, variables.get("properties", {}))
-    form.values = forms.read(variables, form.typed, form.var_errors)
-    form.template_edited = _edited(form)
-    if not form.template_edited:
-        form.template_text = _blank(form.type).template_text
+    form = PoolForm(type=type_name, base=_template(type_name), name=posted.get("name").strip())
+    read_settings(posted, form)
     return form
 
 
+def read_settings(posted: Form, form: PoolForm) -> None:
+    """Read the pool's settings (all but type and name) from ``posted`` into ``form``."""
+    form.description = posted.get("description").strip()
+    form.concurrency_limit = posted.get("concurrency_limit").strip()
+    form.template_text = posted.get("template")
+    form.fields_posted = posted.optional(FIELDS_POSTED) is not None
+    form.typed = posted.section(VAR_PREFIX, form.variables.get("properties", {}))
+    form.values = forms.read(form.variables, form.typed, form.var_errors)
+    form.template_edited = _edited(form)
+    if not form.template_edited:
+        form.template_text = blank(form.type, form.base).template_text
+
+
 def _edited(form: PoolForm) -> bool:
-    """Whether the JSON box says something else than the type's template it was shown with
-    (an empty box says nothing: the fields are used)."""
+    """Whether the JSON box says something else than the template it was shown with (an
+    empty box says nothing: the fields are used)."""
     text = form.template_text.strip()
     if not text:
         return False
@@ -173,7 +194,7 @@ def _edited(form: PoolForm) -> bool:
         typed = json.loads(text)
     except ValueError:
         return True
-    return bool(typed != masking.mask_template(_template(form.type)))
+    return bool(typed != masking.mask_template(form.base))
 
 
 def _fields_changed(form: PoolForm) -> bool:
@@ -181,35 +202,41 @@ def _fields_changed(form: PoolForm) -> bool:
     post without them, such as a script's that sends the JSON only, changed none)."""
     if not form.fields_posted:
         return False
-    variables = _template(form.type).get("variables", {})
-    shown = forms.build(variables, _blank(form.type).values, "", {})
+    shown = forms.build(form.variables, blank(form.type, form.base).values, "", {})
     as_posted = {
         f.key: ("on" if f.checked else None) if f.kind == "checkbox" else f.value for f in shown
     }
-    return bool(form.var_errors) or forms.read(variables, as_posted, {}) != form.values
+    return bool(form.var_errors) or forms.read(form.variables, as_posted, {}) != form.values
 
 
 def _body(form: PoolForm) -> schemas.WorkPoolCreate | None:
-    template = _typed_template(form) if form.template_edited else _template_from_fields(form)
-    limit: int | None = None
-    if form.concurrency_limit:
-        if not form.concurrency_limit.isdigit():
-            form.errors["concurrency_limit"] = "enter a whole number (0 or more), or leave empty"
-        else:
-            limit = int(form.concurrency_limit)
-    try:
-        return schemas.WorkPoolCreate(
-            name=form.name,
-            type=form.type,
-            description=form.description or None,
-            base_job_template=template,
-            concurrency_limit=limit,
-        )
-    except ValidationError as exc:
-        for error in exc.errors():
-            key = _form_field(".".join(str(p) for p in error["loc"]))
-            form.errors.setdefault(key, str(error["msg"]).removeprefix("Value error, "))
+    template = template_of(form)
+    limit = limit_of(form)
+    return forms.checked(
+        schemas.WorkPoolCreate,
+        {
+            "name": form.name,
+            "type": form.type,
+            "description": form.description or None,
+            "base_job_template": template,
+            "concurrency_limit": limit,
+        },
+        form.errors,
+        field_of,
+    )
+
+
+def limit_of(form: PoolForm) -> int | None:
+    """The concurrency limit typed (None: none); the API's model says if it is in range."""
+    if form.concurrency_limit and not form.concurrency_limit.lstrip("-").isdigit():
+        form.errors["concurrency_limit"] = "enter a whole number (0 or more), or leave empty"
         return None
+    return int(form.concurrency_limit) if form.concurrency_limit else None
+
+
+def template_of(form: PoolForm) -> dict[str, Any] | None:
+    """The template the form says: its JSON when changed, else the fields' defaults."""
+    return _typed_template(form) if form.template_edited else _template_from_fields(form)
 
 
 BOTH_CHANGED = (
@@ -230,9 +257,11 @@ def _typed_template(form: PoolForm) -> dict[str, Any] | None:
     except ValueError as exc:
         form.errors["template"] = f"not valid JSON: {exc}"
         return None
+    stored = form.base if form.editing else None
     try:
-        # what pools.create_pool checks, here too when another field is refused already
-        templates.validate_template(masking.restore(typed, None, templates.FIELD))
+        # what pools.create_pool and update_pool check, here too when another field is
+        # refused already
+        templates.validate_template(masking.restore(typed, stored, templates.FIELD))
     except ApiError as exc:
         form.errors["template"] = exc.detail
         return None
@@ -241,22 +270,26 @@ def _typed_template(form: PoolForm) -> dict[str, Any] | None:
 
 
 def _template_from_fields(form: PoolForm) -> dict[str, Any]:
-    """The type's template, with each variable's default set to what the form says."""
-    template = copy.deepcopy(_template(form.type))
+    """The template, with each variable's default set to what the form says (an empty
+    secret input of an edited pool keeps the secret it has)."""
+    template = copy.deepcopy(form.base)
     variables = template.setdefault("variables", {"type": "object", "properties": {}})
     # a variable's "required" is for runs; a pool may leave it without a default
-    loose = {k: v for k, v in variables.items() if k != "required"}
-    forms.validate(loose, form.values, form.var_errors)
-    for key, spec in variables.get("properties", {}).items():
+    forms.validate(forms.loose(variables), form.values, form.var_errors)
+    properties = variables.get("properties", {})
+    for key, spec in properties.items():
+        if not isinstance(spec, dict):  # `true`: any value
+            if key in form.values:
+                properties[key] = {"default": form.values[key]}
+            continue
+        kept = form.editing and forms.kind_of(spec, variables) == "password"
         if key in form.values:
             spec["default"] = form.values[key]
-        else:
+        elif not kept:
             spec.pop("default", None)
     return template
 
 
-def _form_field(name: object) -> str:
-    name = str(name or "")
-    if name.startswith("base_job_template"):
-        return "template"
-    return name if name in ("name", "type", "description", "concurrency_limit") else "__all__"
+def field_of(where: str) -> str:
+    """The form field an API refusal names (a part of the template: the JSON box)."""
+    return forms.form_field(where, FORM_FIELDS, {templates.FIELD: "template"})

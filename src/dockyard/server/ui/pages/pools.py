@@ -16,8 +16,8 @@ from dockyard._names import path_segment
 from dockyard.schemas import StateType as S
 from dockyard.server import masking
 from dockyard.server.models import flows, pools
-from dockyard.server.tables import WorkPoolRow, WorkQueueRow
-from dockyard.server.ui import queries, rendering
+from dockyard.server.tables import WorkPoolRow, WorkQueueRow, utcnow
+from dockyard.server.ui import charts, queries, rendering
 from dockyard.server.ui.web import UI, Paged, PageError, Posted, Ui, found, paged, redirect
 from dockyard.settings import Settings
 
@@ -117,10 +117,16 @@ async def _pool_page(ui: Ui, name: str, tab: str) -> Response:
 async def _details(ui: Ui, session: AsyncSession, row: WorkPoolRow) -> dict[str, Any]:
     template = masking.mask_template(row.base_job_template)
     variables = template.get("variables", {}).get("properties", {})
+    queues = await pools.list_queues(session, row)
+    moments = charts.moments(utcnow(), charts.POOL_SPAN, charts.POOL_STEP)
+    over_time = await queries.pool_over_time(session, row.id, moments)
     return {
         "template": template,
         "variables": variables,
-        "queue_count": len(await pools.list_queues(session, row)),
+        "queue_count": len(queues),
+        "pool_charts": charts.pool_charts(
+            moments, [(q.id, q.name) for q in queues], over_time, row.concurrency_limit
+        ),
     }
 
 
