@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,16 +35,6 @@ OLD = NOW - timedelta(days=40)
 CUTOFF = NOW - timedelta(days=30)
 BATCH = 10  # small, so that a few dozen rows take several batches
 LOGS_PER_RUN = 3
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    await database.migrate()
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def _seed(db: Database, runs: dict[str, tuple[str, datetime | None]]) -> dict[str, uuid.UUID]:

@@ -7,7 +7,6 @@ Rows are written straight into the database: runs of the past cannot be made thr
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -128,16 +127,6 @@ def test_a_pools_charts_name_each_queue_and_sum_their_running_runs() -> None:
 
 
 # ---------------------------------------------------------------- queries
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    await database.migrate()
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 def _run(flow_id: uuid.UUID, name: str, state: str, **times: Any) -> dict[str, Any]:
