@@ -76,7 +76,10 @@ def test_times_in_the_browsers_zone_and_utc_on_hover(server: RunningServer, kolk
     expect(relative).to_have_text(re.compile(r"ago|just now"))
     expect(relative).to_have_attribute("title", re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$"))
 
-    # the running run's summary is replaced every second, and new log lines come in
+    # the running run's summary is replaced every second, and new log lines come in. A long
+    # settle delay makes sure a swapped-in part is in local time from the moment it is shown,
+    # not once htmx has settled it.
+    page.evaluate("htmx.config.defaultSettleDelay = 5000")
     page.evaluate("document.getElementById('run-summary').dataset.old = 'yes'")
     with server.client() as client:
         line = f"a line after the page loaded {uuid.uuid4()}"

@@ -8,8 +8,10 @@
       and which <details> (with an id) were open; after the swap we put both back.
    2. A form with data-confirm="question" asks it before posting (Cancel a run).
    3. Times are written in UTC by the server (<time data-local="datetime|time|log">); here they
-      are shown in the browser's time zone, at load and in every part htmx swaps in. The UTC
-      time stays in the tooltip (title), and relative times ("3 min ago") are left alone.
+      are shown in the browser's time zone, at load and in every part htmx swaps in. A part
+      swapped in is rewritten by a MutationObserver, before the browser paints it, so that
+      it never flashes in UTC (htmx:load comes only after the settle delay). The UTC time
+      stays in the tooltip (title), and relative times ("3 min ago") are left alone.
    4. A part that scrolls (a wide table, a long JSON block, the logs) and holds nothing a
       keyboard can reach gets tabindex="0", so that it can be focused and scrolled. */
 (function () {
@@ -166,16 +168,24 @@
     });
   }
 
-  function enhance(root) {
-    showLocalTimes(root);
-    reachScrollers(root);
-  }
+  // every element added to the page, whoever adds it; the callback runs before the next paint.
+  // Rewriting a <time>'s text adds a text node only, which is not looked at again.
+  new MutationObserver(function (records) {
+    records.forEach(function (record) {
+      record.addedNodes.forEach(function (node) {
+        if (node.nodeType === Node.ELEMENT_NODE) {
+          showLocalTimes(node);
+        }
+      });
+    });
+  }).observe(document.body, { childList: true, subtree: true });
+  showLocalTimes(document.body);
 
-  // htmx:load comes for the page and for every element a swap adds, whatever the swap style
+  // htmx:load comes for the page and for every element a swap adds, once it has settled
   document.addEventListener("htmx:load", function (event) {
-    enhance(event.target);
+    reachScrollers(event.target);
   });
-  enhance(document.body);
+  reachScrollers(document.body);
   // a <details> opened later: its blocks are measured once they show (toggle does not bubble)
   document.addEventListener(
     "toggle",
