@@ -4,8 +4,10 @@
 
 A throwaway PostgreSQL cluster (the system's binaries, on 127.0.0.1) and two ``dockyard
 server start`` replicas on it. A pool gets ``--runs`` due runs; then the workers (light async
-clients speaking the claim protocol, half on each replica) claim one run per request
-(``POST /workers/claim``, ``limit`` 1, no wait) until all are taken or 120 s have passed.
+clients speaking the claim protocol, half on each replica) claim until all are taken or 120 s
+have passed (``POST /workers/claim``, no wait): one run per request, the worst case, and then
+as many as a worker with room asks for at once (``dockyard.workers.base.BATCH``); claims/s
+counts runs claimed, whatever the requests that took them.
 Measured both ways a claim can lock the pool: a pool with no concurrency limit (claims side
 by side, ``FOR KEY SHARE`` on the pool's row, ``FOR UPDATE SKIP LOCKED`` on the runs), and
 one with a limit (as high as the runs: claims take turns on ``FOR UPDATE``).
@@ -37,6 +39,8 @@ from _common import (
     postgres_cluster,
     running_server,
 )
+
+from dockyard.workers.base import BATCH
 
 RUNS = 2000
 WORKERS = 8
@@ -76,8 +80,8 @@ async def create_runs(apis: list[str], count: int, limit: int | None = None) -> 
         await asyncio.gather(*(c.aclose() for c in clients))
 
 
-async def claim_all(apis: list[str], workers: int, count: int) -> dict[str, Any]:
-    """Have ``workers`` claim one run per request until ``count`` runs are claimed."""
+async def claim_all(apis: list[str], workers: int, count: int, batch: int) -> dict[str, Any]:
+    """Have ``workers`` claim up to ``batch`` runs per request until ``count`` are claimed."""
     claimed: list[str] = []
     latencies: list[float] = []
     empty = 0
@@ -92,7 +96,7 @@ async def claim_all(apis: list[str], workers: int, count: int) -> dict[str, Any]
         nonlocal empty
         await http.get("/health")  # connect before the start
         await go.wait()
-        ask = {"worker_name": f"bench-{n}", "work_pool_name": "claims", "limit": 1, "wait": 0}
+        ask = {"worker_name": f"bench-{n}", "work_pool_name": "claims", "limit": batch, "wait": 0}
         while len(claimed) < count and time.perf_counter() < stop:
             sent = time.perf_counter()
             answer = await http.post("/workers/claim", json=ask)
@@ -125,7 +129,7 @@ async def pending_entries(url: str) -> collections.Counter[int]:
     return collections.Counter(int(row["n"]) for row in rows)
 
 
-def measure(tmp: Path, runs: int, workers: int, limit: int | None) -> None:
+def measure(tmp: Path, runs: int, workers: int, limit: int | None, batch: int) -> None:
     with postgres_cluster() as cluster, contextlib.ExitStack() as stack:
         url = cluster.new_database()
         env = {"DOCKYARD_DATABASE_URL": url}
@@ -136,8 +140,8 @@ def measure(tmp: Path, runs: int, workers: int, limit: int | None) -> None:
         apis = [server.api_url for server in servers]
         print(f"  creating {runs} due runs through {REPLICAS} replicas ...", flush=True)
         asyncio.run(create_runs(apis, runs, limit))
-        print(f"  {workers} workers claiming, one run per claim ...", flush=True)
-        result = asyncio.run(claim_all(apis, workers, runs))
+        print(f"  {workers} workers claiming, up to {batch} run(s) per claim ...", flush=True)
+        result = asyncio.run(claim_all(apis, workers, runs, batch))
         entries = asyncio.run(pending_entries(url))
     report(result, entries, runs, workers)
 
@@ -177,9 +181,14 @@ def main() -> int:
     print(f"claims: {args.workers} workers, {REPLICAS} replicas on PostgreSQL", flush=True)
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-claims-") as tmp:
         try:
-            for limit, how in ((None, "side by side"), (args.runs, "taking turns")):
-                print(f"- a pool with {'no' if limit is None else 'a'} limit: claims {how}")
-                measure(Path(tmp) / how.replace(" ", "-"), args.runs, args.workers, limit)
+            for batch in (1, BATCH):
+                for limit, how in ((None, "side by side"), (args.runs, "taking turns")):
+                    print(
+                        f"- a pool with {'no' if limit is None else 'a'} limit: claims {how}, "
+                        f"up to {batch} run(s) each"
+                    )
+                    where = Path(tmp) / f"{how.replace(' ', '-')}-{batch}"
+                    measure(where, args.runs, args.workers, limit, batch)
         except PostgresMissing as missing:
             print(f"  skipped: {missing}")
         except Exception:

@@ -58,6 +58,12 @@ def test_claim_renders_job_configuration_and_respects_limits(server) -> None:
         assert running.status_code == 200
         http.post(f"/flow-runs/{run_id}/state", json={"state": "COMPLETED", "lease_token": token})
         assert len(_claim(http, worker="w2")) == 1  # a slot was freed
+        for other in claimed[1:]:  # each run of a claim comes with its own lease
+            moved = http.post(
+                f"/flow-runs/{other['flow_run']['id']}/state",
+                json={"state": "RUNNING", "lease_token": other["lease_token"]},
+            )
+            assert moved.status_code == 200, moved.text
 
         pool = http.get("/work-pools/pool").json()
         assert pool["status"] == "READY" and pool["last_polled"]

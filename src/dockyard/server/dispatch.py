@@ -384,15 +384,16 @@ async def _bind(
         path = deployment.path if deployment else None
         claimed.append((run.id, token, template, variables, path))
     await session.flush()
+    shown = await runs.runs_schema(session, [run_id for run_id, *_ in claimed])
     return [
         schemas.ClaimedRun(
-            flow_run=await runs.run_schema(session, run_id),
+            flow_run=run,
             lease_token=token,
             base_job_template=template,
             job_variables=variables,
             deployment_path=path,
         )
-        for run_id, token, template, variables, path in claimed
+        for run, (_, token, template, variables, path) in zip(shown, claimed, strict=True)
     ]
 
 

@@ -237,6 +237,13 @@ async def run_schema(session: AsyncSession, run_id: uuid.UUID) -> schemas.FlowRu
     return run
 
 
+async def runs_schema(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> list[schemas.FlowRun]:
+    """Several runs in one query, in the order of ``run_ids`` (all must exist)."""
+    rows = (await session.execute(joined().where(FlowRunRow.id.in_(list(run_ids))))).all()
+    by_id = {run.id: run for run in await shown(session, rows)}
+    return [by_id[run_id] for run_id in run_ids]
+
+
 async def shown(session: AsyncSession, rows: Sequence[Any]) -> list[schemas.FlowRun]:
     """The API's runs from rows of :func:`joined`, their secret job variables masked by
     their pool's template (read once per pool, only for runs that have job variables)."""
