@@ -69,7 +69,8 @@ class Fleet:
     """The simulated workers' shared record: requests, errors, and when runs were claimed."""
 
     plan: Plan
-    clients: list[httpx.AsyncClient]
+    apis: list[str]
+    clients: list[httpx.AsyncClient]  # the trigger's, one per replica
     requests: int = 0
     polling: int = 0  # workers with a claim in flight
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -91,7 +92,10 @@ class Fleet:
         return answer.json()
 
     async def worker(self, n: int) -> None:
-        http = self.clients[n % len(self.clients)]
+        # a client of its own, as a worker process has: one pool of connections shared by
+        # 1,000 workers made the bench's own CPU the bottleneck (httpx's pool is scanned on
+        # every request)
+        http = client(self.apis[n % len(self.apis)], 2)
         name, pool = f"fleet-{n}", f"pool-{n % self.plan.pools}"
         await asyncio.sleep(random.uniform(0, RAMP))
         beating = asyncio.create_task(self.heartbeat(http, name, pool))
@@ -108,12 +112,18 @@ class Fleet:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
+            await http.aclose()
 
     async def heartbeat(self, http: httpx.AsyncClient, name: str, pool: str) -> None:
         beat = {"name": name, "work_pool_name": pool}
         while True:
             await self.call(http, "/workers/heartbeat", beat)
             await asyncio.sleep(HEARTBEAT)
+
+
+def client(api: str, connections: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(base_url=api, timeout=WAIT + 15, limits=limits, trust_env=False)
 
 
 async def prepare(api: str, pools: int) -> list[str]:
@@ -158,12 +168,8 @@ async def connections(url: str) -> str:
 
 async def run_fleet(servers: list[Server], url: str, plan: Plan) -> None:
     deployments = await prepare(servers[0].api_url, plan.pools)
-    limits = httpx.Limits(max_connections=plan.workers * 2, max_keepalive_connections=plan.workers)
-    clients = [
-        httpx.AsyncClient(base_url=s.api_url, timeout=WAIT + 15, limits=limits, trust_env=False)
-        for s in servers
-    ]
-    fleet = Fleet(plan, clients)
+    apis = [s.api_url for s in servers]
+    fleet = Fleet(plan, apis, [client(api, 10) for api in apis])
     client_cpu = _own_cpu()
     workers = [asyncio.create_task(fleet.worker(n)) for n in range(plan.workers)]
     try:
@@ -197,7 +203,7 @@ async def run_fleet(servers: list[Server], url: str, plan: Plan) -> None:
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-        await asyncio.gather(*(c.aclose() for c in clients))
+        await asyncio.gather(*(c.aclose() for c in fleet.clients))
 
 
 async def trigger(fleet: Fleet, servers: list[Server], deployments: list[str]) -> list[float]:

@@ -61,8 +61,7 @@ async def _claim(
     request = schemas.ClaimRequest(worker_name=worker, work_pool_name="pool", limit=limit, **body)
 
     async def work(session: Any) -> list[schemas.ClaimedRun]:
-        claimed, _ = await dispatch.claim(session, request, lease_seconds=LEASE)
-        return claimed
+        return (await dispatch.claim(session, request, lease_seconds=LEASE)).runs
 
     return await db.write_retrying(work)
 
@@ -359,6 +358,41 @@ async def test_a_run_created_while_a_long_poll_looks_wakes_it(
         timeout=60,
     )
     assert len(claimed) == 1 and looks == 2
+
+
+async def test_runs_of_another_pool_do_not_wake_a_waiting_claim(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A waiting claim is woken by changes in its own pool (or of everything), not by runs
+    made in the others: a fleet across many pools pays one claim per worker of the pool a
+    run lands in. (Woken by every run, it looked again once per run made below.)"""
+    await _seed(db, runs_wanted=0)
+    async with db.write() as session:
+        await pools.create_pool(session, schemas.WorkPoolCreate(name="idle", type="process"))
+    look = db.write_retrying
+    looks = 0
+
+    async def counted(work: Any) -> Any:
+        nonlocal looks
+        looks += 1
+        return await look(work)
+
+    monkeypatch.setattr(db, "write_retrying", counted)
+    request = schemas.ClaimRequest(worker_name="w", work_pool_name="idle", limit=1, wait=3)
+    waiting = asyncio.create_task(
+        dispatch_api.claim(request, db, Settings(long_poll_seconds=3), _Request())  # type: ignore[arg-type]
+    )
+    while looks == 0:
+        await asyncio.sleep(0.01)
+    for _ in range(5):  # runs in the pool "pool"
+        async with db.write() as session:
+            row = (await session.scalars(select(DeploymentRow))).one()
+            await runs.create_deployment_run(session, row, schemas.DeploymentRunCreate())
+        await asyncio.sleep(0.1)
+    assert await waiting == []
+    # the first look (its pool unknown, it waits on any change: the first run wakes it), the
+    # look after that wake-up, and the last at its deadline; not one per run
+    assert looks <= 3, looks
 
 
 async def test_a_transaction_postgres_ended_for_a_deadlock_is_tried_again(db: Database) -> None:

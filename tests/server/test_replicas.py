@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from dockyard.server import leadership, scheduler
 from dockyard.server.automations import evaluation
 from dockyard.server.db import Database
 from dockyard.server.models import flows, pools
-from dockyard.server.notify import CHANNEL
+from dockyard.server.notify import CHANNEL, wake
 from dockyard.server.tables import FlowRunRow
 from dockyard.settings import Settings
 
@@ -102,6 +103,31 @@ def test_a_lost_listen_connection_comes_back_and_wakes_claims(server_factory) ->
     # at its end, POLL seconds after its worker's first look
     claimed_at = _time(claimed[0]["flow_run"]["lease_expires"]) - timedelta(seconds=LEASE)
     assert claimed_at < _time(workers[0]["created"]) + timedelta(seconds=POLL)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_change_in_one_pool_wakes_that_pools_claims_on_every_replica(
+    replicas: tuple[Database, Database],
+) -> None:
+    """The NOTIFY names the pool: the other replica wakes the claims waiting on that pool
+    and every waiter on no pool (a paused engine, a concurrency slot), not those on other
+    pools; a change of anything else wakes everyone."""
+    first, second = replicas
+    pool, other = uuid.uuid4(), uuid.uuid4()
+    mine, theirs, anyone = (
+        second.notifier.arm(pool),
+        second.notifier.arm(other),
+        second.notifier.arm(),
+    )
+    async with first.write() as session:
+        wake(session, pool)
+    await asyncio.wait_for(mine.wait(), 10)
+    assert anyone.is_set() and not theirs.is_set()
+
+    async with first.write() as session:
+        wake(session)  # no pool: everyone
+    await asyncio.wait_for(theirs.wait(), 10)
 
 
 # ---------------------------------------------------------------- one scheduler at a time

@@ -42,6 +42,7 @@ from dockyard.server.notify import (
     ListenerTimers,
     Notifier,
     PostgresListener,
+    payload,
 )
 
 __all__ = ["Database", "PoolSize", "unreachable"]
@@ -206,17 +207,21 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session in a write transaction, committed when the block ends without error.
 
-        Code that may make runs claimable sets ``session.info["wake"]``; long-polls are woken
-        once the transaction has committed.
+        Code that may make runs claimable calls :func:`wake` (or sets ``session.info["wake"]``
+        to wake every long-poll); long-polls are woken once the transaction has committed.
         """
         lock = self._write_lock or contextlib.nullcontext()
         async with lock, self._write_sessions() as session:
             async with session.begin():
                 yield session
-                if session.info.get("wake") and not self.is_sqlite:
-                    await session.execute(text(f"NOTIFY {CHANNEL}"))
-            if session.info.get("wake"):
-                self.notifier.notify()
+                everyone = bool(session.info.get("wake"))
+                pools = None if everyone else session.info.get("wake_pools")
+                if (everyone or pools) and not self.is_sqlite:
+                    await session.execute(
+                        text(f"SELECT pg_notify('{CHANNEL}', :pools)"), {"pools": payload(pools)}
+                    )
+            if everyone or pools:
+                self.notifier.notify(pools)
             if session.info.get("schedules"):
                 self.schedules_changed.set()
 

@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -277,14 +277,20 @@ async def _polled(session: AsyncSession, pool_id: uuid.UUID, now: datetime) -> N
     )
 
 
+class Claim(NamedTuple):
+    """What a claim took; when it took nothing, when the earliest run it could take becomes
+    due (None: nothing it could take is scheduled); and the pool it claimed from (what its
+    long-poll waits on: None, for a serve process, waits on every change)."""
+
+    runs: list[schemas.ClaimedRun]
+    next_due: datetime | None
+    pool_id: uuid.UUID | None
+
+
 async def claim(
     session: AsyncSession, request: schemas.ClaimRequest, *, lease_seconds: float
-) -> tuple[list[schemas.ClaimedRun], datetime | None]:
-    """Take up to ``request.limit`` due runs for one worker or serve process.
-
-    Returns the runs taken and, when there are none, when the earliest run this claim could
-    take becomes due (None: nothing it could take is scheduled).
-    """
+) -> Claim:
+    """Take up to ``request.limit`` due runs for one worker or serve process."""
     now = utcnow()  # one instant for catch-up and for what is due
     pool = None
     if request.work_pool_name:
@@ -306,9 +312,10 @@ async def claim(
     else:
         raise Invalid("a claim names a work pool or deployments", field="work_pool_name")
     taken = await _take(session, room, now, request.limit) if not room.blocked else []
+    pool_id = pool.id if pool else None
     if taken:
-        return await _bind(session, taken, worker, pool, lease_seconds), None
-    return [], await room.next_due(session)
+        return Claim(await _bind(session, taken, worker, pool, lease_seconds), None, pool_id)
+    return Claim([], await room.next_due(session), pool_id)
 
 
 async def _serve(

@@ -4,6 +4,11 @@ In one process an asyncio event does it. With PostgreSQL, write transactions tha
 states also ``NOTIFY``, and every server process ``LISTEN``s, so a run created through one
 replica wakes the long-polls held by another.
 
+A change of a run in a work pool wakes only the claims waiting on that pool (and every
+waiter on no pool: an engine waiting on its pause, a concurrency slot): the notification
+names the pools (``NOTIFY dockyard_runs, 'id,id'``). Any other change wakes everyone. So a
+created run costs one claim per worker of its pool, not one per worker of the fleet.
+
 The listening connection can be lost (``pg_terminate_backend``, a PostgreSQL restart, a
 network cut), and notifications sent meanwhile are lost with it. :class:`PostgresListener`
 notices (asyncpg's termination callback, and a ``SELECT 1`` every ``check_seconds`` for a
@@ -18,30 +23,42 @@ import asyncio
 import contextlib
 import logging
 import os
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 CHANNEL = "dockyard_runs"
+MAX_POOLS_NAMED = 100  # 100 ids of 36 characters and commas: well below 8,000 bytes
 log = logging.getLogger("dockyard.server")
 
 
 class Notifier:
-    """An edge-triggered wake-up for everyone waiting, and a closed flag for shutdown."""
+    """Edge-triggered wake-ups: for everyone, or for the waiters on some work pools; and a
+    closed flag for shutdown."""
 
     def __init__(self) -> None:
-        self._event = asyncio.Event()
+        self._event = asyncio.Event()  # set by every notify
+        self._pools: dict[uuid.UUID, asyncio.Event] = {}  # set by a notify of that pool
         self.closed = False
 
-    def notify(self) -> None:
+    def notify(self, pools: Iterable[uuid.UUID] | None = None) -> None:
+        """Wake the waiters on ``pools`` (None: on every pool) and every waiter on none."""
         event, self._event = self._event, asyncio.Event()
         event.set()
+        woken = list(self._pools) if pools is None else [p for p in pools if p in self._pools]
+        for pool in woken:
+            self._pools.pop(pool).set()
 
-    def arm(self) -> asyncio.Event:
-        """The event the next :meth:`notify` sets. A waiter arms *before* it looks at the
-        database and waits on what it armed after: a change committed while it looked then
-        still wakes it, where a wait begun after the look would miss it."""
-        return self._event
+    def arm(self, pool: uuid.UUID | None = None) -> asyncio.Event:
+        """The event the next :meth:`notify` (of ``pool``, when given) sets. A waiter arms
+        *before* it looks at the database and waits on what it armed after: a change
+        committed while it looked then still wakes it, where a wait begun after the look
+        would miss it."""
+        if pool is None:
+            return self._event
+        return self._pools.setdefault(pool, asyncio.Event())
 
     async def wait(self, timeout: float, armed: asyncio.Event | None = None) -> None:
         """Return when notified (since ``armed`` was taken, or since now), closed, or after
@@ -56,8 +73,33 @@ class Notifier:
         self.notify()
 
 
+def wake(session: Any, pool: uuid.UUID | None = None) -> None:
+    """Have the session's transaction, once committed, wake the claims waiting on ``pool``
+    (None: every waiter)."""
+    if pool is None:
+        session.info["wake"] = True
+    else:
+        session.info.setdefault("wake_pools", set()).add(pool)
+
+
+def payload(pools: set[uuid.UUID] | None) -> str:
+    """What a NOTIFY carries: the pools' ids, or "" for everyone (also when they are too many
+    for PostgreSQL's 8,000 bytes of payload)."""
+    if not pools or len(pools) > MAX_POOLS_NAMED:
+        return ""
+    return ",".join(sorted(str(pool) for pool in pools))
+
+
+def pools_of(text: str) -> set[uuid.UUID] | None:
+    """The pools a NOTIFY names; None (everyone) for "" or anything else not a list of ids."""
+    try:
+        return {uuid.UUID(part) for part in text.split(",")} if text else None
+    except ValueError:
+        return None
+
+
 class Wakeable(Protocol):
-    def notify(self) -> None: ...
+    def notify(self, pools: Iterable[uuid.UUID] | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -116,8 +158,8 @@ class PostgresListener:
             self._supervisor = None
         await self._drop()
 
-    def _on_notify(self, *_args: Any) -> None:
-        self.notifier.notify()
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, text: str) -> None:
+        self.notifier.notify(pools_of(text))
 
     def _on_terminated(self, conn: Any) -> None:
         if conn is self._conn:  # not a connection this listener already dropped

@@ -45,6 +45,7 @@ from dockyard.schemas import ACTIVE_STATES, FINAL_STATES, StateTransition
 from dockyard.schemas import StateType as S
 from dockyard.server.errors import Conflict
 from dockyard.server.models.events import flow_run_event
+from dockyard.server.notify import wake
 from dockyard.server.tables import DeploymentRow, FlowRunRow, FlowRunStateRow, utcnow
 
 ALLOWED: dict[S, frozenset[S]] = {
@@ -93,7 +94,7 @@ def record(
     now = utcnow()
     flow_run_event(session, run, state, message, now)  # before run.state changes
     if state == S.SCHEDULED or (run.state in ACTIVE and state not in ACTIVE):
-        session.info["wake"] = True
+        wake(session, run.work_pool_id)
     run.state = state
     run.state_message = message
     if state == S.RUNNING and run.start_time is None:

@@ -2,7 +2,6 @@
 
 import asyncio
 import uuid
-from datetime import datetime
 
 from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,20 +45,21 @@ async def claim(
     when the earliest run it could take becomes due.
     """
 
-    async def work(session: AsyncSession) -> tuple[list[schemas.ClaimedRun], datetime | None]:
+    async def work(session: AsyncSession) -> dispatch.Claim:
         return await dispatch.claim(session, body, lease_seconds=settings.lease_seconds)
 
     figures = metrics.of(db)
     figures.claim_calls.inc()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(body.wait, settings.long_poll_seconds)
+    pool_id: uuid.UUID | None = None
     while True:
         if await request.is_disconnected():
             # the worker stopped or died while waiting: runs claimed now would reach no one
             return []
-        armed = db.notifier.arm()
+        armed = db.notifier.arm(pool_id)  # the first look: any change (its pool is unknown)
         began = loop.time()
-        claimed, due = await db.write_retrying(work)
+        claimed, due, pool_id = await db.write_retrying(work)
         figures.claimed(loop.time() - began, len(claimed))
         remaining = deadline - loop.time()
         if claimed or remaining <= 0 or db.notifier.closed:

@@ -60,9 +60,9 @@ class Bell(Notifier):
         super().__init__()
         self.rung = 0
 
-    def notify(self) -> None:
+    def notify(self, pools: Iterable[uuid.UUID] | None = None) -> None:
         self.rung += 1
-        super().notify()
+        super().notify(pools)
 
 
 @dataclass
