@@ -89,7 +89,8 @@ def record(
     """Set the run's state and store the transition in its history.
 
     Long-polls are woken (once the transaction commits) only by a change that can make a
-    run claimable: a run becoming SCHEDULED, or a run leaving a live state (a freed slot).
+    run claimable: a run becoming SCHEDULED, or a run leaving a live state (a freed slot);
+    of the claims, only those waiting on the run's pool.
     """
     now = utcnow()
     flow_run_event(session, run, state, message, now)  # before run.state changes
