@@ -43,6 +43,7 @@ from dockyard.server.notify import (
     Notifier,
     PostgresListener,
     payload,
+    to_wake,
 )
 
 __all__ = ["Database", "PoolSize", "unreachable"]
@@ -207,20 +208,19 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session in a write transaction, committed when the block ends without error.
 
-        Code that may make runs claimable calls :func:`wake` (or sets ``session.info["wake"]``
-        to wake every long-poll); long-polls are woken once the transaction has committed.
+        Code that may make runs claimable calls ``notify.wake``; long-polls are woken once
+        the transaction has committed.
         """
         lock = self._write_lock or contextlib.nullcontext()
         async with lock, self._write_sessions() as session:
             async with session.begin():
                 yield session
-                everyone = bool(session.info.get("wake"))
-                pools = None if everyone else session.info.get("wake_pools")
-                if (everyone or pools) and not self.is_sqlite:
+                waking, pools = to_wake(session)
+                if waking and not self.is_sqlite:
                     await session.execute(
                         text(f"SELECT pg_notify('{CHANNEL}', :pools)"), {"pools": payload(pools)}
                     )
-            if everyone or pools:
+            if waking:
                 self.notifier.notify(pools)
             if session.info.get("schedules"):
                 self.schedules_changed.set()

@@ -82,6 +82,14 @@ def wake(session: Any, pool: uuid.UUID | None = None) -> None:
         session.info.setdefault("wake_pools", set()).add(pool)
 
 
+def to_wake(session: Any) -> tuple[bool, set[uuid.UUID] | None]:
+    """What :func:`wake` asked of the session: (anything at all, the pools; None: everyone)."""
+    if session.info.get("wake"):
+        return True, None
+    pools = session.info.get("wake_pools")
+    return bool(pools), pools
+
+
 def payload(pools: set[uuid.UUID] | None) -> str:
     """What a NOTIFY carries: the pools' ids, or "" for everyone (also when they are too many
     for PostgreSQL's 8,000 bytes of payload)."""

@@ -210,7 +210,7 @@ def cancel(session: AsyncSession, run: FlowRunRow, message: str | None = None) -
         record(session, run, S.CANCELLED, message or "cancelled while suspended")
     elif current in {S.PENDING, S.RUNNING, S.AWAITING_RETRY, S.PAUSED}:
         if current == S.PAUSED:
-            session.info["wake"] = True  # its engine waits in a long-poll: tell it now
+            wake(session)  # its engine waits in a long-poll: tell it now
         record(session, run, S.CANCELLING, message or "cancel requested")
     elif current == S.CANCELLING:
         return

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard._names import name_problem
 from dockyard.schemas import concurrency as cs
 from dockyard.server.errors import Conflict, Invalid, NotFound
+from dockyard.server.notify import wake
 from dockyard.server.tables import ConcurrencyLeaseRow, ConcurrencyLimitRow, utcnow
 
 # decayed slots are counted in floating point: a fit within this much is a fit
@@ -163,7 +164,7 @@ async def update_limit(
             # nothing would ever free them: a limit that does not decay holds leases only
             row.decaying_slots = 0.0
     row.updated = now
-    session.info["wake"] = True
+    wake(session)
     await session.flush()
     return limit_schema(row, (await leased_slots(session, [row.id], now))[row.id], now)
 
@@ -177,7 +178,7 @@ async def delete_limit(session: AsyncSession, name: str) -> None:
     row = await read_limit(session, name, lock=True)
     await session.execute(_leases_of(row))
     await session.delete(row)
-    session.info["wake"] = True  # its waiters now take nothing for it
+    wake(session)  # its waiters now take nothing for it
 
 
 async def list_limits(
@@ -381,4 +382,4 @@ async def release(session: AsyncSession, lease_id: uuid.UUID) -> None:
         .execution_options(synchronize_session=False)
     )
     if getattr(result, "rowcount", 0):
-        session.info["wake"] = True
+        wake(session)

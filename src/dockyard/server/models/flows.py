@@ -14,6 +14,7 @@ from dockyard.schemas import StateType as S
 from dockyard.server import masking, orchestration
 from dockyard.server.errors import Invalid, NotFound
 from dockyard.server.models import pools
+from dockyard.server.notify import wake
 from dockyard.server.tables import (
     DeploymentRow,
     FlowRow,
@@ -205,7 +206,7 @@ async def _place(
             .values(work_pool_id=where[0], work_queue_id=where[1], version=FlowRunRow.version + 1)
             .execution_options(synchronize_session=False)
         )
-        session.info["wake"] = True
+        wake(session)
 
 
 async def delete_deployment(session: AsyncSession, deployment: DeploymentRow) -> None:
@@ -254,7 +255,7 @@ async def update_deployment(
             setattr(deployment, key, value)
     if "paused" in values:
         session.info["schedules"] = True  # a resumed deployment gets its runs at once
-    session.info["wake"] = True
+    wake(session)
     deployment.updated = utcnow()
     return deployment
 

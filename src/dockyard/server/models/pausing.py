@@ -35,6 +35,7 @@ from dockyard._states import pause_timed_out
 from dockyard.schemas import StateType as S
 from dockyard.server import orchestration
 from dockyard.server.errors import Invalid
+from dockyard.server.notify import wake
 from dockyard.server.tables import FlowRunRow, FlowRunStateRow, utcnow
 
 BATCH = 100
@@ -145,7 +146,7 @@ async def pause(
     if body.suspend:  # its process exits: its lease and its slots are free
         run.lease_token = None
         run.lease_expires = None
-        session.info["wake"] = True
+        wake(session)
     return view(run, body.key)
 
 
@@ -161,7 +162,7 @@ def resume(
     run.run_inputs = {**(run.run_inputs or {}), key: body.run_input}
     run.pause_expires = None
     # the waiting engine (or the claim loop, for a suspended run) learns of it at once
-    session.info["wake"] = True
+    wake(session)
     if run.suspended:
         run.worker_id = None
         run.infrastructure_id = None

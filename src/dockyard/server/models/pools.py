@@ -14,6 +14,7 @@ from dockyard._names import name_problem, pool_name_problem
 from dockyard.schemas import StateType as S
 from dockyard.server import masking, orchestration, templates, worker_types
 from dockyard.server.errors import Conflict, Invalid, NotFound
+from dockyard.server.notify import wake
 from dockyard.server.tables import (
     DeploymentRow,
     FlowRow,
@@ -124,7 +125,7 @@ async def update_pool(
     session: AsyncSession, name: str, body: schemas.WorkPoolUpdate
 ) -> WorkPoolRow:
     pool = await read_pool(session, name, lock=True)  # waits for claims in flight (limits)
-    session.info["wake"] = True  # a resumed pool or a raised limit may free runs to claim
+    wake(session)  # a resumed pool or a raised limit may free runs to claim
     values = body.model_dump(exclude_unset=True)
     if "base_job_template" in values and values["base_job_template"] is not None:
         # a template read (its secret defaults masked), edited and sent back keeps them
@@ -225,7 +226,7 @@ async def update_queue(
     if values.get("concurrency_limit") is not None:
         await lock_limits(session, pool.id)
     queue = await read_queue(session, pool, name)
-    session.info["wake"] = True
+    wake(session)
     if values.get("priority") is not None and values["priority"] != queue.priority:
         queue.priority = 0  # out of the way while the others make room
         await session.flush()
@@ -260,7 +261,7 @@ async def delete_queue(session: AsyncSession, pool: WorkPoolRow, name: str) -> N
             .values(work_queue_id=default.id)
             .execution_options(synchronize_session=False)
         )
-    session.info["wake"] = True  # the moved runs may be claimable in the default queue
+    wake(session)  # the moved runs may be claimable in the default queue
     await session.delete(queue)
 
 

@@ -16,6 +16,7 @@ from dockyard._names import path_segment
 from dockyard.schemas import StateType as S
 from dockyard.server import masking
 from dockyard.server.models import flows, pools
+from dockyard.server.notify import wake
 from dockyard.server.tables import WorkPoolRow, WorkQueueRow, utcnow
 from dockyard.server.ui import charts, queries, rendering
 from dockyard.server.ui.web import UI, Paged, PageError, Posted, Ui, found, paged, redirect
@@ -189,5 +190,5 @@ async def pause_or_resume(name: str, action: str, ui: UI, form: Posted) -> Respo
     async with ui.db.write() as session:
         with found():
             await pools.update_pool(session, name, schemas.WorkPoolUpdate(paused=action == "pause"))
-        session.info["wake"] = True  # a resumed pool's runs may be claimed at once
+        wake(session)  # a resumed pool's runs may be claimed at once
     return redirect(f"/work-pools/{path_segment(name)}")
